@@ -1,0 +1,1 @@
+//! Attestation Service: evidence -> verifier -> claims -> policy -> EAR token

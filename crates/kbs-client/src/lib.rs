@@ -1,0 +1,1 @@
+//! KBS client SDK (RCAR, sample attester, resources, admin) and the kbs-client CLI

@@ -1,0 +1,1 @@
+//! Key Broker Service: RCAR protocol, resource release, admin API

@@ -1,0 +1,1 @@
+//! Rego policy engine (regorus) with compile-once cache and policy store

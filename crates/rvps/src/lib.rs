@@ -1,0 +1,1 @@
+//! Reference Value Provider Service: register, store and query reference values

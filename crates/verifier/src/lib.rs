@@ -1,0 +1,1 @@
+//! Evidence verifiers: the Verifier trait and one module per TEE
