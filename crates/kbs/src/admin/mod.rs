@@ -1,0 +1,1 @@
+//! Admin API authentication (bearer JWT) and authorization (regex ACL by role).

@@ -1,0 +1,1 @@
+//! The resource policy (Rego): stored, compiled once, evaluated per attested request.

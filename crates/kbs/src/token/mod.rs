@@ -1,0 +1,1 @@
+//! Attestation-token verification (`[attestation_token]`) and TEE public key extraction.
