@@ -1,0 +1,61 @@
+//! The one place that maps a TEE to its verifier.
+
+use std::sync::Arc;
+
+use kbs_types::Tee;
+
+use crate::sample::{Sample, SampleDevice};
+use crate::{Error, Verifier, VerifierConfig};
+
+/// Creates the verifier for `tee`, configured from `config`.
+///
+/// Verifiers are cheap to create, so callers make one per request; a verifier that needs
+/// cached collateral keeps the cache behind its own shared handle.
+pub fn verifier_for(tee: Tee, config: &VerifierConfig) -> Result<Arc<dyn Verifier>, Error> {
+    // The config is read by the hardware verifiers that land in later issues.
+    let _ = config;
+    match tee {
+        Tee::Sample => Ok(Arc::new(Sample)),
+        Tee::SampleDevice => Ok(Arc::new(SampleDevice)),
+        Tee::AzSnpVtpm
+        | Tee::AzTdxVtpm
+        | Tee::Nvidia
+        | Tee::Sgx
+        | Tee::Snp
+        | Tee::Tdx
+        | Tee::Cca
+        | Tee::Csv
+        | Tee::Se
+        | Tee::HygonDcu
+        | Tee::NvidiaDpu
+        | Tee::Tpm => Err(Error::Unsupported { tee }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_tees_have_verifiers() {
+        let config = VerifierConfig::default();
+        assert!(verifier_for(Tee::Sample, &config).is_ok());
+        assert!(verifier_for(Tee::SampleDevice, &config).is_ok());
+    }
+
+    #[test]
+    fn hardware_tees_are_unsupported_for_now() {
+        let config = VerifierConfig::default();
+        for tee in [Tee::Snp, Tee::Tdx, Tee::NvidiaDpu] {
+            let err = verifier_for(tee, &config).err().unwrap();
+            assert_eq!(err, Error::Unsupported { tee });
+        }
+        assert_eq!(
+            Error::Unsupported {
+                tee: Tee::AzSnpVtpm
+            }
+            .to_string(),
+            "no verifier for tee `az-snp-vtpm` is available in this build"
+        );
+    }
+}
