@@ -1,0 +1,179 @@
+//! A policy parsed once into a prepared engine and evaluated on clones of it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use regorus::Engine;
+
+use crate::error::{Error, Result};
+
+/// A host function callable from Rego, e.g. `query_reference_value(id)` (AS spec §8.2).
+///
+/// The function receives the arguments as JSON and returns JSON; an `Err` fails the whole
+/// evaluation with that message.
+#[derive(Clone)]
+pub struct PolicyExtension {
+    /// The name the policy calls.
+    pub name: String,
+    /// Exact number of arguments.
+    pub nargs: u8,
+    /// The implementation. It runs on the evaluating thread, so blocking work belongs in a
+    /// `spawn_blocking` evaluation, as upstream does.
+    pub func: ExtensionFn,
+}
+
+/// The signature of a [`PolicyExtension`] implementation.
+pub type ExtensionFn = Arc<
+    dyn Fn(Vec<serde_json::Value>) -> std::result::Result<serde_json::Value, String> + Send + Sync,
+>;
+
+impl fmt::Debug for PolicyExtension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicyExtension")
+            .field("name", &self.name)
+            .field("nargs", &self.nargs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of evaluating one rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleValue {
+    /// The rule exists but produced no value for this input (no body matched, no default).
+    Undefined,
+    /// The rule's value. Rego sets become JSON arrays.
+    Value(serde_json::Value),
+}
+
+/// A Rego module compiled once, ready to evaluate many times.
+#[derive(Clone)]
+pub struct CompiledPolicy {
+    id: String,
+    engine: Engine,
+}
+
+impl fmt::Debug for CompiledPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompiledPolicy")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+// regorus reports a missing rule only through this message (0.14, `canonical_rule_path`);
+// `missing_rule_is_its_own_error` pins it.
+const NOT_A_RULE_PATH: &str = "not a valid rule path";
+// A path no policy can define (`__` is not reachable from a package we would load), used to make
+// the engine run its analysis at compile time.
+const PREPARE_PROBE: &str = "data.__policy_prepare_probe__.__probe__";
+
+impl CompiledPolicy {
+    /// Parses and analyses `rego` (Rego v1 syntax: rule bodies need `if`; `import rego.v1`
+    /// and `import future.keywords.*` are accepted) and registers `extensions`.
+    pub fn compile(id: &str, rego: &str, extensions: &[PolicyExtension]) -> Result<Self> {
+        let compile_error = |e: anyhow::Error| Error::Compile {
+            id: id.to_owned(),
+            message: e.to_string(),
+        };
+        let mut engine = Engine::new();
+        // regorus 0.14 defaults to Rego v1, as upstream's 0.11 did; say so in case that changes.
+        engine.set_rego_v0(false);
+        for extension in extensions {
+            register(&mut engine, extension)?;
+        }
+        engine
+            .add_policy(format!("{id}.rego"), rego.to_owned())
+            .map_err(compile_error)?;
+        // Evaluating a path that cannot exist runs the analysis once (scheduling, function and
+        // import resolution), so analysis errors surface here and clones start prepared.
+        match engine.eval_rule(PREPARE_PROBE.to_owned()) {
+            Err(e) if e.to_string() == NOT_A_RULE_PATH => {}
+            Err(e) => return Err(compile_error(e)),
+            Ok(_) => {}
+        }
+        Ok(Self {
+            id: id.to_owned(),
+            engine,
+        })
+    }
+
+    /// The policy id given at compile time.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Evaluates `rule` (e.g. `data.policy.allow`) with `input` and an optional `data` document
+    /// (which must be an object), on a clone of the compiled engine.
+    ///
+    /// Supplying `data` makes the engine re-run its analysis on the clone (not the parse).
+    pub fn eval_rule(
+        &self,
+        rule: &str,
+        input: &serde_json::Value,
+        data: Option<&serde_json::Value>,
+    ) -> Result<RuleValue> {
+        let mut engine = self.engine.clone();
+        engine.set_input(regorus::Value::from(input.clone()));
+        if let Some(data) = data {
+            if !data.is_object() {
+                return Err(Error::DataNotObject);
+            }
+            engine
+                .add_data(regorus::Value::from(data.clone()))
+                .map_err(|e| Error::Evaluation {
+                    rule: rule.to_owned(),
+                    message: e.to_string(),
+                })?;
+        }
+        let value = engine.eval_rule(rule.to_owned()).map_err(|e| {
+            let message = e.to_string();
+            if message == NOT_A_RULE_PATH {
+                Error::RuleNotFound {
+                    rule: rule.to_owned(),
+                }
+            } else {
+                Error::Evaluation {
+                    rule: rule.to_owned(),
+                    message,
+                }
+            }
+        })?;
+        if value == regorus::Value::Undefined {
+            return Ok(RuleValue::Undefined);
+        }
+        to_json(&value)
+            .map(RuleValue::Value)
+            .map_err(|message| Error::Evaluation {
+                rule: rule.to_owned(),
+                message,
+            })
+    }
+}
+
+fn register(engine: &mut Engine, extension: &PolicyExtension) -> Result<()> {
+    let func = Arc::clone(&extension.func);
+    let name = extension.name.clone();
+    engine
+        .add_extension(
+            extension.name.clone(),
+            extension.nargs,
+            Box::new(move |args: Vec<regorus::Value>| {
+                let args = args
+                    .iter()
+                    .map(to_json)
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(anyhow::Error::msg)?;
+                let result = func(args)
+                    .map_err(|message| anyhow::anyhow!("extension {name} failed: {message}"))?;
+                Ok(regorus::Value::from(result))
+            }),
+        )
+        .map_err(|e| Error::Extension {
+            name: extension.name.clone(),
+            message: e.to_string(),
+        })
+}
+
+fn to_json(value: &regorus::Value) -> std::result::Result<serde_json::Value, String> {
+    serde_json::to_value(value).map_err(|e| format!("value is not representable as json: {e}"))
+}
