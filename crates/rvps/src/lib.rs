@@ -1,1 +1,41 @@
-//! Reference Value Provider Service: register, store and query reference values
+//! Reference Value Provider Service: register, store and query reference values.
+//!
+//! [`BuiltinRvps`] implements the upstream built-in RVPS (AS spec §10): a register message
+//! `{"version":"0.1.0","type":"sample","payload":"<base64>"}` is decoded by its extractor into
+//! named values, each stored in a [`storage::KeyValueStore`] namespace (`reference_value`) as a
+//! [`ReferenceValue`] record; policies read them back through `query_reference_value(id)`.
+//!
+//! Deliberate difference from upstream: records carry an expiration 12 months after
+//! registration and upstream never checks it, but we do: an expired value is not returned by
+//! [`ReferenceValueProvider::query`] (re-register to refresh it). Ids that cannot be storage
+//! keys (e.g. `rvps:///...:tag` URIs) cannot be registered and query as unknown.
+//!
+//! Only the `sample` extractor exists so far; this crate does no network I/O.
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use rvps::{BuiltinRvps, ReferenceValueProvider};
+//! use storage::memory::MemoryStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), rvps::Error> {
+//! let rvps = BuiltinRvps::new(Arc::new(MemoryStore::new()));
+//! // payload = base64 of {"svn": ["1"]}
+//! let names = rvps
+//!     .register(r#"{"version":"0.1.0","type":"sample","payload":"eyJzdm4iOiBbIjEiXX0="}"#)
+//!     .await?;
+//! assert_eq!(names, ["svn"]);
+//! assert_eq!(rvps.query("svn").await?, Some(serde_json::json!(["1"])));
+//! # Ok(())
+//! # }
+//! ```
+
+mod builtin;
+mod error;
+mod message;
+mod record;
+
+pub use builtin::{BuiltinRvps, Clock, ReferenceValueProvider};
+pub use error::{Error, Result};
+pub use record::{ReferenceValue, VERSION};
