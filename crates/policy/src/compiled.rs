@@ -63,8 +63,8 @@ impl fmt::Debug for CompiledPolicy {
 // regorus reports a missing rule only through this message (0.14, `canonical_rule_path`);
 // `missing_rule_is_its_own_error` pins it.
 const NOT_A_RULE_PATH: &str = "not a valid rule path";
-// A path no policy can define (`__` is not reachable from a package we would load), used to make
-// the engine run its analysis at compile time.
+// A path no real policy defines, evaluated once to make the engine run its analysis at compile
+// time. A policy that did define it would merely have that rule evaluated once here.
 const PREPARE_PROBE: &str = "data.__policy_prepare_probe__.__probe__";
 
 impl CompiledPolicy {
