@@ -19,6 +19,7 @@ pub mod jwk;
 pub mod jws;
 pub mod jwt;
 mod tee_key;
+pub mod x5c;
 
 pub use error::Error;
 pub use jwk::{EcCurve, Jwk, JwkSet};
