@@ -1,0 +1,318 @@
+//! `AttestationService`: the evaluation pipeline (spec §4, §5) and its admin operations.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jose::{Jwk, JwkSet, VerifyingKey};
+use policy::{PolicyStore, RuleValue};
+use rvps::{BuiltinRvps, ReferenceValueProvider};
+use serde_json::Value;
+use storage::StorageProvider;
+use time::OffsetDateTime;
+use verifier::TeeClass;
+
+use crate::binding::{expected_init_data_hash, expected_report_data};
+use crate::claims::{AnnotatedEvidence, annotate};
+use crate::config::{AsConfig, RvpsConfig, TokenBrokerConfig};
+use crate::default_policies::{DEFAULT_POLICIES, shipped};
+use crate::ear::appraisal::{Appraisal, RuleOutcome};
+use crate::ear::token::{EarClaims, VerifierId};
+use crate::reference_value::query_reference_value;
+use crate::signer::TokenSigner;
+use crate::{Error, VerificationRequest};
+
+/// Namespace of the appraisal policies (`<id>.rego`).
+const POLICY_NAMESPACE: &str = "attestation_service_policy";
+/// Namespace of the built-in RVPS.
+const REFERENCE_VALUE_NAMESPACE: &str = "reference_value";
+const TRUST_CLAIMS_RULE: &str = "data.policy.trust_claims";
+const EXTENSIONS_RULE: &str = "data.policy.extensions";
+
+/// The source of the current time for `iat`; injected so tests can pin it.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// The attestation service: verifies evidence, appraises the claims with Rego policies and
+/// issues signed EAR tokens.
+pub struct AttestationService {
+    broker: TokenBrokerConfig,
+    verifier_config: verifier::VerifierConfig,
+    policies: PolicyStore,
+    rvps: Arc<dyn ReferenceValueProvider>,
+    signer: TokenSigner,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for AttestationService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttestationService")
+            .field("broker", &self.broker)
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AttestationService {
+    /// Starts the service: opens its namespaces in `storage`, seeds the default policies that
+    /// are absent, and loads the configured token signer (or generates an ephemeral P-256 key).
+    pub async fn new(config: AsConfig, storage: &StorageProvider) -> Result<Self, Error> {
+        let signer = match &config.attestation_token_broker.signer {
+            Some(signer) => TokenSigner::from_config(signer)?,
+            None => TokenSigner::ephemeral()?,
+        };
+        Self::with_signer(config, storage, signer).await
+    }
+
+    /// As [`AttestationService::new`], but signs with `signer` and ignores
+    /// `attestation_token_broker.signer`; for a host (the KBS) that keeps its own key.
+    pub async fn with_signer(
+        config: AsConfig,
+        storage: &StorageProvider,
+        signer: TokenSigner,
+    ) -> Result<Self, Error> {
+        let AsConfig {
+            storage_type,
+            rvps_config,
+            attestation_token_broker: broker,
+            verifier_config,
+        } = config;
+        check_broker(&broker)?;
+
+        let rvps_storage_type = match rvps_config {
+            RvpsConfig::BuiltIn {
+                storage_type: rvps_storage_type,
+                ..
+            } => rvps_storage_type.or(storage_type),
+            RvpsConfig::GrpcRemote { address } => {
+                return Err(Error::RemoteRvpsUnsupported { address });
+            }
+        };
+        let rvps: Arc<dyn ReferenceValueProvider> = Arc::new(BuiltinRvps::new(
+            storage.namespace(REFERENCE_VALUE_NAMESPACE, rvps_storage_type)?,
+        ));
+
+        let policies = PolicyStore::new(
+            storage.namespace(POLICY_NAMESPACE, storage_type)?,
+            vec![query_reference_value(Arc::clone(&rvps))],
+        );
+        for (id, text) in DEFAULT_POLICIES {
+            policies.seed(id, text).await?;
+        }
+
+        Ok(Self {
+            broker,
+            verifier_config,
+            policies,
+            rvps,
+            signer,
+            clock: Arc::new(OffsetDateTime::now_utc),
+        })
+    }
+
+    /// Replaces the clock that stamps `iat` (tests pin it).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Verifies every request, appraises each returned entry with the policy
+    /// `<policy_ids[0]>_<class>`, and returns one signed EAR token with a submodule per entry
+    /// (`cpu0`, `gpu0`, `gpu1`, ...). Only the first policy id is used.
+    ///
+    /// Any verifier or policy failure fails the whole evaluation: a token never describes only
+    /// part of the evidence it was given.
+    pub async fn evaluate(
+        &self,
+        requests: Vec<VerificationRequest>,
+        policy_ids: &[String],
+    ) -> Result<String, Error> {
+        let (policy_id, ignored) = policy_ids.split_first().ok_or(Error::NoPolicyId)?;
+        if !ignored.is_empty() {
+            tracing::warn!(
+                ?ignored,
+                "only the first policy id is used; the others are ignored"
+            );
+        }
+
+        let mut entries = Vec::new();
+        for request in requests {
+            entries.extend(self.verify(request).await?);
+        }
+        if entries.is_empty() {
+            return Err(Error::NoEvidence);
+        }
+
+        let mut per_class: HashMap<TeeClass, usize> = HashMap::new();
+        let mut submods = BTreeMap::new();
+        for (class, annotated) in entries {
+            let index = per_class.entry(class.clone()).or_default();
+            let name = format!("{class}{index}");
+            *index += 1;
+            submods.insert(name, self.appraise(policy_id, &class, annotated).await?);
+        }
+
+        let iat = (self.clock)().unix_timestamp();
+        let claims = EarClaims {
+            eat_profile: &self.broker.profile_name,
+            iat,
+            verifier_id: VerifierId {
+                developer: &self.broker.developer_name,
+                build: &self.broker.build_name,
+            },
+            submods,
+            exp: iat + i64::from(self.broker.duration_min) * 60,
+            iss: &self.broker.issuer_name,
+        };
+        self.signer.sign(&claims)
+    }
+
+    /// Stores a policy sent as base64url without padding (the upstream admin encoding),
+    /// replacing any policy with the same id. It must be UTF-8 and compile.
+    pub async fn set_policy(&self, id: &str, policy_b64url: &str) -> Result<(), Error> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(policy_b64url)
+            .map_err(|_| Error::PolicyEncoding)?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::PolicyNotUtf8)?;
+        self.policies.set(id, &text).await?;
+        Ok(())
+    }
+
+    /// The Rego text stored under `id`.
+    pub async fn get_policy(&self, id: &str) -> Result<String, Error> {
+        Ok(self.policies.get_text(id).await?)
+    }
+
+    /// The ids of all stored policies, sorted.
+    pub async fn list_policies(&self) -> Result<Vec<String>, Error> {
+        Ok(self.policies.list().await?)
+    }
+
+    /// Deletes a policy and returns whether one was stored under `id`.
+    ///
+    /// Deleting one of the shipped defaults (`default_cpu`, `default_gpu`, `default_switch`,
+    /// `default_ppcie`) restores the shipped text instead: without it the AS could not appraise
+    /// that device class at all.
+    pub async fn delete_policy(&self, id: &str) -> Result<bool, Error> {
+        match shipped(id) {
+            Some(text) => {
+                let existed = match self.policies.get_text(id).await {
+                    Ok(_) => true,
+                    Err(policy::Error::PolicyNotFound { .. }) => false,
+                    Err(err) => return Err(err.into()),
+                };
+                self.policies.set(id, text).await?;
+                Ok(existed)
+            }
+            None => Ok(self.policies.delete(id).await?),
+        }
+    }
+
+    /// Registers the reference values in an RVPS register message; returns their names.
+    pub async fn register_reference_value(&self, message: &str) -> Result<Vec<String>, Error> {
+        Ok(self.rvps.register(message).await?)
+    }
+
+    /// The reference value stored under `id`, if any.
+    pub async fn query_reference_value(&self, id: &str) -> Result<Option<Value>, Error> {
+        Ok(self.rvps.query(id).await?)
+    }
+
+    /// The public key that verifies this service's tokens, as in their header.
+    pub fn token_verifying_jwk(&self) -> Jwk {
+        self.signer.jwk().clone()
+    }
+
+    /// The verifying key for this service's tokens, for an in-process relying party.
+    pub fn token_verifying_key(&self) -> VerifyingKey {
+        self.signer.key().verifying_key()
+    }
+
+    /// The JWK set served at `/.well-known/jwks.json`: `{"keys": [<header jwk>]}`.
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet {
+            keys: vec![self.token_verifying_jwk()],
+        }
+    }
+
+    /// Verifies one request and annotates each entry the verifier returns.
+    async fn verify(
+        &self,
+        request: VerificationRequest,
+    ) -> Result<Vec<(TeeClass, AnnotatedEvidence)>, Error> {
+        let tee = request.tee;
+        let verifier_error = |source| Error::Verifier { tee, source };
+        let verifier =
+            verifier::verifier_for(tee, &self.verifier_config).map_err(verifier_error)?;
+        let (report_data, runtime_data_claims) = expected_report_data(
+            request.runtime_data.as_ref(),
+            request.runtime_data_hash_algorithm,
+        )?;
+        let (init_data_hash, init_data_claims) =
+            expected_init_data_hash(request.init_data.as_ref())?;
+        let results = verifier
+            .evaluate(&request.evidence, &report_data, &init_data_hash)
+            .await
+            .map_err(verifier_error)?;
+        results
+            .into_iter()
+            .map(|(claims, class)| {
+                let annotated = annotate(
+                    tee,
+                    claims,
+                    &runtime_data_claims,
+                    &init_data_claims,
+                    self.broker.verbose_token,
+                )?;
+                Ok((class, annotated))
+            })
+            .collect()
+    }
+
+    /// Appraises one entry with `<policy_id>_<class>`.
+    async fn appraise(
+        &self,
+        policy_id: &str,
+        class: &TeeClass,
+        annotated: AnnotatedEvidence,
+    ) -> Result<Appraisal, Error> {
+        let evaluated = format!("{policy_id}_{class}");
+        let policy = self.policies.compiled(&evaluated).await?;
+        let input = Value::Object(annotated.clone().into_iter().collect());
+        // `query_reference_value` blocks on the RVPS, so evaluate on a blocking thread.
+        let (trust_claims, extensions) = tokio::task::spawn_blocking(move || {
+            let trust_claims = rule_outcome(policy.eval_rule(TRUST_CLAIMS_RULE, &input, None))?;
+            let extensions = rule_outcome(policy.eval_rule(EXTENSIONS_RULE, &input, None))?;
+            Ok::<_, policy::Error>((trust_claims, extensions))
+        })
+        .await
+        .map_err(|_| Error::PolicyTask)??;
+        Appraisal::from_policy(&evaluated, policy_id, trust_claims, extensions, annotated)
+    }
+}
+
+fn rule_outcome(result: Result<RuleValue, policy::Error>) -> Result<RuleOutcome, policy::Error> {
+    match result {
+        Ok(RuleValue::Value(value)) => Ok(RuleOutcome::Value(value)),
+        Ok(RuleValue::Undefined) => Ok(RuleOutcome::Undefined),
+        Err(policy::Error::RuleNotFound { .. }) => Ok(RuleOutcome::Missing),
+        Err(err) => Err(err),
+    }
+}
+
+/// Load-time checks on the broker settings, so a bad value fails start-up, not every request.
+fn check_broker(broker: &TokenBrokerConfig) -> Result<(), Error> {
+    if broker.duration_min == 0 {
+        return Err(Error::ZeroTokenDuration);
+    }
+    for (field, value) in [
+        ("developer_name", &broker.developer_name),
+        ("build_name", &broker.build_name),
+        ("profile_name", &broker.profile_name),
+    ] {
+        if value.is_empty() {
+            return Err(Error::EmptyBrokerField { field });
+        }
+    }
+    Ok(())
+}
