@@ -116,6 +116,14 @@ pub struct ResourcePolicy {
     store: PolicyStore,
 }
 
+impl std::fmt::Debug for ResourcePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourcePolicy")
+            .field("id", &POLICY_ID)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ResourcePolicy {
     /// Opens the policy store on `store` (the `kbs` namespace) and writes the default policy
     /// if no policy is stored yet.

@@ -174,6 +174,22 @@ struct AclEntry {
     allowed: Regex,
 }
 
+// Keys stay out of debug output; the mode and counts are enough to diagnose a setup.
+impl std::fmt::Debug for AdminAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("AdminAuth");
+        match &self.mode {
+            Mode::InsecureAllowAll => out.field("mode", &"InsecureAllowAll"),
+            Mode::DenyAll => out.field("mode", &"DenyAll"),
+            Mode::Authenticated { providers, acl } => out
+                .field("mode", &"AuthenticatedAuthorization")
+                .field("identity_providers", &providers.len())
+                .field("acl_entries", &acl.len()),
+        };
+        out.finish_non_exhaustive()
+    }
+}
+
 impl AdminAuth {
     /// Validates the configuration and loads every identity provider's keys.
     pub async fn new(config: &AdminConfig) -> Result<Self, Error> {

@@ -158,6 +158,14 @@ pub struct PluginRegistry {
     plugins: HashMap<String, Arc<dyn Plugin>>,
 }
 
+impl std::fmt::Debug for PluginRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginRegistry")
+            .field("plugins", &self.names())
+            .finish()
+    }
+}
+
 impl PluginRegistry {
     /// Builds the plugins named in `configs`; a later entry for the same plugin wins.
     pub fn new(configs: &[PluginConfig], storage: &StorageProvider) -> Result<Self, Error> {

@@ -162,6 +162,18 @@ pub struct TokenVerifier {
     extra_teekey_paths: Vec<String>,
 }
 
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("insecure_header_jwk", &self.insecure_header_jwk)
+            .field("trusted_certificates", &self.anchors.len())
+            .field("trusted_jwks", &self.jwks.len())
+            .field("local_as_key", &self.local_as.is_some())
+            .field("extra_teekey_paths", &self.extra_teekey_paths)
+            .finish()
+    }
+}
+
 impl TokenVerifier {
     /// Loads every certificate file and JWK set named in `config`. `trusted_local_as_jwk` is
     /// the public key of an attestation service in this process, trusted without `x5c`.

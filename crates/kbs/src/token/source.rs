@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use jose::Jwk;
 
 /// How long one HTTPS fetch of a key source may take before startup fails.
@@ -94,14 +95,7 @@ impl KeySource {
 pub(crate) async fn read_text(uri: &str) -> Result<String, SourceError> {
     match KeySource::parse(uri)? {
         KeySource::File(path) => read_file_text(path).await,
-        KeySource::Https(url) => {
-            let client = http_client(&url)?;
-            fetch(&client, &url)
-                .await?
-                .text()
-                .await
-                .map_err(|source| SourceError::Fetch { url, source })
-        }
+        KeySource::Https(url) => HttpsFetcher::new(&url)?.fetch_text(&url).await,
     }
 }
 
@@ -113,33 +107,85 @@ pub(crate) async fn load_jwk_set(uri: &str) -> Result<Vec<Jwk>, SourceError> {
             let text = read_file_text(path).await?;
             parse_jwk_set(uri, &text)
         }
-        KeySource::Https(url) => {
-            let client = http_client(&url)?;
-            let direct = match fetch_text(&client, &url).await {
-                Ok(text) => parse_jwk_set(uri, &text),
-                Err(e) => Err(e),
-            };
-            match direct {
-                Ok(keys) => Ok(keys),
-                Err(direct_error) => {
-                    tracing::debug!(%url, error = %direct_error, "trying openid configuration");
-                    let config_url = openid_configuration_url(&url);
-                    let config: serde_json::Value = serde_json::from_str(
-                        &fetch_text(&client, &config_url).await?,
-                    )
-                    .map_err(|_| SourceError::NoJwksUri {
-                        url: config_url.clone(),
-                    })?;
-                    let jwks_uri = config
-                        .get("jwks_uri")
-                        .and_then(serde_json::Value::as_str)
-                        .ok_or(SourceError::NoJwksUri { url: config_url })?
-                        .to_owned();
-                    let text = fetch_text(&client, &jwks_uri).await?;
-                    parse_jwk_set(&jwks_uri, &text)
-                }
-            }
-        }
+        KeySource::Https(url) => load_remote_jwk_set(&HttpsFetcher::new(&url)?, &url).await,
+    }
+}
+
+/// GETs a URL as text. A trait so the OpenID fallback can be tested without a network.
+#[async_trait]
+pub(crate) trait Fetch: Send + Sync {
+    /// The body of a successful GET of `url`.
+    async fn fetch_text(&self, url: &str) -> Result<String, SourceError>;
+}
+
+/// The JWK set at `url`, or else the one named by its OpenID configuration.
+pub(crate) async fn load_remote_jwk_set(
+    fetcher: &dyn Fetch,
+    url: &str,
+) -> Result<Vec<Jwk>, SourceError> {
+    let direct = match fetcher.fetch_text(url).await {
+        Ok(text) => parse_jwk_set(url, &text),
+        Err(e) => Err(e),
+    };
+    let direct_error = match direct {
+        Ok(keys) => return Ok(keys),
+        Err(e) => e,
+    };
+    tracing::debug!(%url, error = %direct_error, "no JWK set at the URL, trying openid configuration");
+    let config_url = openid_configuration_url(url);
+    let no_jwks_uri = || SourceError::NoJwksUri {
+        url: config_url.clone(),
+    };
+    let config: serde_json::Value =
+        serde_json::from_str(&fetcher.fetch_text(&config_url).await?).map_err(|_| no_jwks_uri())?;
+    let jwks_uri = config
+        .get("jwks_uri")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(no_jwks_uri)?;
+    // The configuration is remote input: never follow it to a non-HTTPS location.
+    if !jwks_uri.starts_with("https://") {
+        return Err(SourceError::UnsupportedScheme {
+            uri: jwks_uri.to_owned(),
+        });
+    }
+    let text = fetcher.fetch_text(jwks_uri).await?;
+    parse_jwk_set(jwks_uri, &text)
+}
+
+struct HttpsFetcher {
+    client: reqwest::Client,
+}
+
+impl HttpsFetcher {
+    fn new(url: &str) -> Result<Self, SourceError> {
+        let client = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .https_only(true)
+            .build()
+            .map_err(|source| SourceError::Fetch {
+                url: url.to_owned(),
+                source,
+            })?;
+        Ok(Self { client })
+    }
+}
+
+#[async_trait]
+impl Fetch for HttpsFetcher {
+    async fn fetch_text(&self, url: &str) -> Result<String, SourceError> {
+        let fetch_error = |source| SourceError::Fetch {
+            url: url.to_owned(),
+            source,
+        };
+        self.client
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(fetch_error)?
+            .text()
+            .await
+            .map_err(fetch_error)
     }
 }
 
@@ -190,43 +236,122 @@ async fn read_file_text(path: PathBuf) -> Result<String, SourceError> {
     String::from_utf8(bytes).map_err(|_| SourceError::NotText { path })
 }
 
-fn http_client(url: &str) -> Result<reqwest::Client, SourceError> {
-    reqwest::Client::builder()
-        .timeout(FETCH_TIMEOUT)
-        .https_only(true)
-        .build()
-        .map_err(|source| SourceError::Fetch {
-            url: url.to_owned(),
-            source,
-        })
-}
-
-async fn fetch(client: &reqwest::Client, url: &str) -> Result<reqwest::Response, SourceError> {
-    client
-        .get(url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|source| SourceError::Fetch {
-            url: url.to_owned(),
-            source,
-        })
-}
-
-async fn fetch_text(client: &reqwest::Client, url: &str) -> Result<String, SourceError> {
-    fetch(client, url)
-        .await?
-        .text()
-        .await
-        .map_err(|source| SourceError::Fetch {
-            url: url.to_owned(),
-            source,
-        })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use serde_json::json;
+
     use super::*;
+
+    /// Serves fixed documents by URL; anything else is "not found".
+    struct FakeWeb(HashMap<String, String>);
+
+    impl FakeWeb {
+        fn new(pages: &[(&str, String)]) -> Self {
+            Self(
+                pages
+                    .iter()
+                    .map(|(url, body)| ((*url).to_owned(), body.clone()))
+                    .collect(),
+            )
+        }
+    }
+
+    #[async_trait]
+    impl Fetch for FakeWeb {
+        async fn fetch_text(&self, url: &str) -> Result<String, SourceError> {
+            self.0.get(url).cloned().ok_or_else(|| SourceError::Read {
+                path: PathBuf::from(url),
+                source: std::io::ErrorKind::NotFound.into(),
+            })
+        }
+    }
+
+    fn jwks(kid: &str) -> String {
+        let key = jose::SigningKey::generate_es256().unwrap();
+        let mut jwk = key.public_jwk().unwrap();
+        jwk.kid = Some(kid.to_owned());
+        json!({ "keys": [jwk] }).to_string()
+    }
+
+    fn kids(keys: &[Jwk]) -> Vec<String> {
+        keys.iter().filter_map(|k| k.kid.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn uses_the_jwk_set_at_the_url_when_there_is_one() {
+        let web = FakeWeb::new(&[("https://idp/jwks", jwks("direct"))]);
+        let keys = load_remote_jwk_set(&web, "https://idp/jwks").await.unwrap();
+        assert_eq!(kids(&keys), ["direct"]);
+    }
+
+    #[tokio::test]
+    async fn falls_back_to_the_openid_configuration() {
+        let config = json!({ "issuer": "https://idp/realms/x", "jwks_uri": "https://idp/certs" });
+        for direct in [
+            None,
+            Some("<html>login</html>".to_owned()),
+            Some(r#"{"keys": []}"#.to_owned()),
+        ] {
+            let mut pages = vec![
+                (
+                    "https://idp/realms/x/.well-known/openid-configuration",
+                    config.to_string(),
+                ),
+                ("https://idp/certs", jwks("via-openid")),
+            ];
+            if let Some(body) = &direct {
+                pages.push(("https://idp/realms/x", body.clone()));
+            }
+            let web = FakeWeb::new(&pages);
+            let keys = load_remote_jwk_set(&web, "https://idp/realms/x")
+                .await
+                .unwrap();
+            assert_eq!(kids(&keys), ["via-openid"], "{direct:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_openid_configurations_without_an_https_jwks_uri() {
+        let base = "https://idp/realms/x";
+        let config_url = "https://idp/realms/x/.well-known/openid-configuration";
+        let web = FakeWeb::new(&[(config_url, json!({ "issuer": base }).to_string())]);
+        assert!(matches!(
+            load_remote_jwk_set(&web, base).await,
+            Err(SourceError::NoJwksUri { .. })
+        ));
+        let web = FakeWeb::new(&[
+            (
+                config_url,
+                json!({ "jwks_uri": "http://idp/certs" }).to_string(),
+            ),
+            ("http://idp/certs", jwks("plain")),
+        ]);
+        assert!(matches!(
+            load_remote_jwk_set(&web, base).await,
+            Err(SourceError::UnsupportedScheme { .. })
+        ));
+        let web = FakeWeb::new(&[]);
+        assert!(load_remote_jwk_set(&web, base).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn reads_local_sources_by_path_and_file_uri() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        std::fs::write(&path, jwks("local")).unwrap();
+        let plain = path.to_str().unwrap().to_owned();
+        assert_eq!(kids(&load_jwk_set(&plain).await.unwrap()), ["local"]);
+        let uri = format!("file://{plain}");
+        assert_eq!(kids(&load_jwk_set(&uri).await.unwrap()), ["local"]);
+        assert!(read_text(&uri).await.unwrap().contains("keys"));
+        let missing = dir.path().join("missing.json");
+        assert!(matches!(
+            load_jwk_set(missing.to_str().unwrap()).await,
+            Err(SourceError::Read { .. })
+        ));
+    }
 
     #[test]
     fn parses_local_file_and_https_sources() {
