@@ -244,12 +244,19 @@ fn rsa_from_pkcs8(der: &[u8]) -> Result<PrivateKey, Error> {
         .map_err(|_| Error::InvalidKey { kind: "rsa" })
 }
 
+/// PEM-encodes PKCS#8 DER without leaving unzeroized copies behind (the `pem` crate's encoder
+/// keeps its own buffers).
 pub(crate) fn private_key_pem(der: &[u8]) -> Zeroizing<String> {
-    let block = pem::Pem::new("PRIVATE KEY", der.to_vec());
-    let text = Zeroizing::new(pem::encode(&block));
-    // `pem::Pem` keeps its own copy of the key bytes; clear it before it is dropped.
-    let mut contents = block.into_contents();
-    zeroize::Zeroize::zeroize(&mut contents);
+    let body = Zeroizing::new(b64::encode_std(der));
+    let mut text = Zeroizing::new(String::with_capacity(body.len() + body.len() / 64 + 64));
+    text.push_str("-----BEGIN PRIVATE KEY-----\n");
+    for (i, c) in body.chars().enumerate() {
+        if i > 0 && i % 64 == 0 {
+            text.push('\n');
+        }
+        text.push(c);
+    }
+    text.push_str("\n-----END PRIVATE KEY-----\n");
     text
 }
 
