@@ -5,6 +5,16 @@
 //! hardware: evidence goes to an attestation backend (`attestation`), which returns a token.
 
 pub mod admin;
+pub mod app;
+pub mod attestation;
+pub mod config;
+pub mod defaults;
+pub mod error;
+pub mod http;
+pub mod metrics;
 pub mod plugins;
 pub mod resource_policy;
+pub mod server;
+pub mod session;
+pub mod tls;
 pub mod token;

@@ -1,0 +1,422 @@
+//! Attestation backends (spec §6): what `/auth`, `/attest` and the AS admin endpoints call.
+//!
+//! The KBS never looks inside evidence: it builds the verification requests (runtime data,
+//! hash algorithm, init data) exactly as upstream does, so report-data bindings computed by
+//! upstream guests match, and hands them to a backend that returns a token.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use attestation_service::{AttestationService, InitData, RuntimeData, VerificationRequest};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use kbs_types::{Attestation, Challenge, HashAlgorithm, Tee};
+use serde_json::{Value, json};
+
+/// The attestation-policy ids the KBS asks the AS to appraise with (spec §6.1).
+pub const POLICY_IDS: [&str; 1] = ["default"];
+
+/// Bytes of randomness in a challenge nonce (44 base64 characters).
+const NONCE_LEN: usize = 32;
+
+/// Attestation-backend failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `init-data.format` is not `toml`, the only format the CoCo AS understands.
+    #[error("unsupported init-data format {format:?}: only \"toml\" is accepted")]
+    UnsupportedInitDataFormat {
+        /// The format sent.
+        format: String,
+    },
+    /// `additional_evidence` is not a JSON object of TEE name → evidence.
+    #[error("additional_evidence is not a JSON object mapping TEE names to evidence: {reason}")]
+    InvalidAdditionalEvidence {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The client's `extra-params` rule out every hash this TEE can use.
+    #[error("extra-params: {reason}")]
+    HashNegotiation {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The system random generator failed.
+    #[error("random number generator failed")]
+    Rng,
+    /// No attestation policy with this id.
+    #[error("attestation policy {id:?} not found")]
+    PolicyNotFound {
+        /// The requested id.
+        id: String,
+    },
+    /// No reference value with this id.
+    #[error("no reference value found for the given id: {id}")]
+    ReferenceValueNotFound {
+        /// The requested id.
+        id: String,
+    },
+    /// The attestation service refused or failed.
+    #[error("{0}")]
+    Service(#[from] attestation_service::Error),
+}
+
+/// How an [`Error`] should be reported to a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The client sent something unusable.
+    BadRequest,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// Evidence or credentials were refused.
+    Refused,
+    /// The service itself failed.
+    Internal,
+}
+
+impl Error {
+    /// How this error should be reported.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::UnsupportedInitDataFormat { .. }
+            | Self::InvalidAdditionalEvidence { .. }
+            | Self::HashNegotiation { .. } => ErrorKind::BadRequest,
+            Self::PolicyNotFound { .. } | Self::ReferenceValueNotFound { .. } => {
+                ErrorKind::NotFound
+            }
+            Self::Rng => ErrorKind::Internal,
+            Self::Service(e) => service_error_kind(e),
+        }
+    }
+}
+
+/// An attestation backend: the in-process AS today, a remote AS later.
+#[async_trait]
+pub trait AttestationBackend: Send + Sync {
+    /// The `/auth` challenge for `tee` given the client's `extra-params`.
+    async fn generate_challenge(&self, tee: Tee, extra_params: &Value) -> Result<Challenge, Error> {
+        default_challenge(tee, extra_params)
+    }
+
+    /// Verifies `attestation` (evidence of `tee`, bound to `nonce`) and returns the token.
+    async fn verify(
+        &self,
+        tee: Tee,
+        attestation: &Attestation,
+        nonce: &str,
+    ) -> Result<String, Error>;
+
+    /// Stores an attestation policy given as base64url (no padding) Rego text.
+    async fn set_policy(&self, id: &str, policy_b64url: &str) -> Result<(), Error>;
+
+    /// The Rego text of an attestation policy.
+    async fn get_policy(&self, id: &str) -> Result<String, Error>;
+
+    /// The ids of the stored attestation policies.
+    async fn list_policies(&self) -> Result<Vec<String>, Error>;
+
+    /// Deletes an attestation policy.
+    async fn delete_policy(&self, id: &str) -> Result<(), Error>;
+
+    /// Registers reference values from an RVPS message (JSON text).
+    async fn register_reference_value(&self, message: &str) -> Result<(), Error>;
+
+    /// The reference value stored under `id`, if any.
+    async fn query_reference_value(&self, id: &str) -> Result<Option<Value>, Error>;
+}
+
+/// Challenge for the CoCo AS backends (spec §3.1): a fresh 32-byte nonce, standard base64, and
+/// `extra-params` `""` — except for IBM SE, whose binding uses SHA-512 and must say so.
+pub fn default_challenge(tee: Tee, extra_params: &Value) -> Result<Challenge, Error> {
+    let mut nonce = [0u8; NONCE_LEN];
+    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| Error::Rng)?;
+    let extra_params = if tee == Tee::Se {
+        se_extra_params(extra_params)?
+    } else {
+        json!("")
+    };
+    Ok(Challenge {
+        nonce: STANDARD.encode(nonce),
+        extra_params,
+    })
+}
+
+fn se_extra_params(client: &Value) -> Result<Value, Error> {
+    let Some(offered) = client.get("supported-hash-algorithms") else {
+        return Ok(json!(""));
+    };
+    let offered = offered.as_array().ok_or(Error::HashNegotiation {
+        reason: "supported-hash-algorithms is not an array",
+    })?;
+    let has_sha512 = offered
+        .iter()
+        .filter_map(Value::as_str)
+        .any(|a| a.eq_ignore_ascii_case("sha512"));
+    if !has_sha512 {
+        return Err(Error::HashNegotiation {
+            reason: "IBM SE needs sha512, which the client does not offer",
+        });
+    }
+    Ok(json!({"selected-hash-algorithm": "sha512"}))
+}
+
+/// The hash the AS applies to the canonical runtime data (spec §3.3).
+pub fn runtime_data_hash_algorithm(tee: Tee) -> HashAlgorithm {
+    if tee == Tee::Se {
+        HashAlgorithm::Sha512
+    } else {
+        HashAlgorithm::Sha384
+    }
+}
+
+/// The verification requests for one `/attest` body (spec §3.2 step 6): the primary evidence
+/// bound to `{tee-pubkey, nonce, additional-evidence}`, then one request per additional device
+/// bound to `{tee-pubkey, nonce}`.
+pub fn verification_requests(
+    tee: Tee,
+    attestation: &Attestation,
+    nonce: &str,
+) -> Result<Vec<VerificationRequest>, Error> {
+    let hash = runtime_data_hash_algorithm(tee);
+    let tee_pubkey = serde_json::to_value(&attestation.runtime_data.tee_pubkey).map_err(|e| {
+        // Serialising a parsed key cannot fail; report it as a bad request if it ever does.
+        Error::InvalidAdditionalEvidence {
+            reason: e.to_string(),
+        }
+    })?;
+    let additional = &attestation.tee_evidence.additional_evidence;
+    let init_data = match &attestation.init_data {
+        None => None,
+        Some(d) if d.format == "toml" => Some(InitData::Toml(d.body.clone())),
+        Some(d) => {
+            return Err(Error::UnsupportedInitDataFormat {
+                format: d.format.clone(),
+            });
+        }
+    };
+    let mut requests = vec![VerificationRequest {
+        tee,
+        evidence: attestation.tee_evidence.primary_evidence.clone(),
+        runtime_data: Some(RuntimeData::Structured(json!({
+            "tee-pubkey": tee_pubkey,
+            "nonce": nonce,
+            "additional-evidence": additional,
+        }))),
+        runtime_data_hash_algorithm: hash,
+        init_data,
+    }];
+    if !additional.is_empty() {
+        let devices: serde_json::Map<String, Value> =
+            serde_json::from_str(additional).map_err(|e| Error::InvalidAdditionalEvidence {
+                reason: e.to_string(),
+            })?;
+        for (name, evidence) in devices {
+            let device_tee: Tee =
+                serde_json::from_value(Value::String(name.clone())).map_err(|_| {
+                    Error::InvalidAdditionalEvidence {
+                        reason: format!("unknown TEE {name:?}"),
+                    }
+                })?;
+            requests.push(VerificationRequest {
+                tee: device_tee,
+                evidence,
+                runtime_data: Some(RuntimeData::Structured(json!({
+                    "tee-pubkey": tee_pubkey,
+                    "nonce": nonce,
+                }))),
+                runtime_data_hash_algorithm: hash,
+                init_data: None,
+            });
+        }
+    }
+    Ok(requests)
+}
+
+/// The attestation service linked into this process (`type = "coco_as_builtin"`).
+pub struct BuiltinBackend {
+    service: Arc<AttestationService>,
+}
+
+impl BuiltinBackend {
+    /// Wraps an attestation service.
+    pub fn new(service: Arc<AttestationService>) -> Self {
+        Self { service }
+    }
+}
+
+#[async_trait]
+impl AttestationBackend for BuiltinBackend {
+    async fn verify(
+        &self,
+        tee: Tee,
+        attestation: &Attestation,
+        nonce: &str,
+    ) -> Result<String, Error> {
+        let requests = verification_requests(tee, attestation, nonce)?;
+        let policy_ids: Vec<String> = POLICY_IDS.iter().map(|s| (*s).to_owned()).collect();
+        Ok(self.service.evaluate(requests, &policy_ids).await?)
+    }
+
+    async fn set_policy(&self, id: &str, policy_b64url: &str) -> Result<(), Error> {
+        Ok(self.service.set_policy(id, policy_b64url).await?)
+    }
+
+    async fn get_policy(&self, id: &str) -> Result<String, Error> {
+        match self.service.get_policy(id).await {
+            Err(attestation_service::Error::Policy(policy::Error::PolicyNotFound { .. })) => {
+                Err(Error::PolicyNotFound { id: id.to_owned() })
+            }
+            other => Ok(other?),
+        }
+    }
+
+    async fn list_policies(&self) -> Result<Vec<String>, Error> {
+        Ok(self.service.list_policies().await?)
+    }
+
+    async fn delete_policy(&self, id: &str) -> Result<(), Error> {
+        if self.service.delete_policy(id).await? {
+            Ok(())
+        } else {
+            Err(Error::PolicyNotFound { id: id.to_owned() })
+        }
+    }
+
+    async fn register_reference_value(&self, message: &str) -> Result<(), Error> {
+        let names = self.service.register_reference_value(message).await?;
+        tracing::info!(?names, "reference values registered");
+        Ok(())
+    }
+
+    async fn query_reference_value(&self, id: &str) -> Result<Option<Value>, Error> {
+        Ok(self.service.query_reference_value(id).await?)
+    }
+}
+
+fn service_error_kind(e: &attestation_service::Error) -> ErrorKind {
+    use attestation_service::Error as As;
+    match e {
+        As::PolicyEncoding | As::PolicyNotUtf8 | As::InitData(_) => ErrorKind::BadRequest,
+        As::Policy(policy::Error::PolicyNotFound { .. }) => ErrorKind::NotFound,
+        As::Policy(policy::Error::Compile { .. } | policy::Error::InvalidPolicyId { .. }) => {
+            ErrorKind::BadRequest
+        }
+        As::Rvps(rvps::Error::Storage(_) | rvps::Error::MalformedRecord { .. }) => {
+            ErrorKind::Internal
+        }
+        As::Rvps(_) => ErrorKind::BadRequest,
+        As::Verifier { .. } | As::NoEvidence => ErrorKind::Refused,
+        _ => ErrorKind::Internal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kbs_types::{
+        CompositeEvidence, InitData as WireInitData, RuntimeData as WireRuntimeData, TeePubKey,
+    };
+
+    use super::*;
+
+    fn attestation(additional: &str, init_data: Option<(&str, &str)>) -> Attestation {
+        Attestation {
+            init_data: init_data.map(|(format, body)| WireInitData {
+                format: format.into(),
+                body: body.into(),
+            }),
+            runtime_data: WireRuntimeData {
+                nonce: "n".into(),
+                tee_pubkey: TeePubKey::EC {
+                    crv: "P-256".into(),
+                    alg: "ECDH-ES+A256KW".into(),
+                    x: "x".into(),
+                    y: "y".into(),
+                },
+            },
+            tee_evidence: CompositeEvidence {
+                primary_evidence: json!({"svn": "1"}),
+                additional_evidence: additional.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn challenge_nonce_is_44_chars_and_extra_params_empty_string() {
+        let c = default_challenge(Tee::Sample, &Value::Null).unwrap();
+        assert_eq!(c.nonce.len(), 44);
+        assert_eq!(STANDARD.decode(&c.nonce).unwrap().len(), 32);
+        assert_eq!(c.extra_params, json!(""));
+        assert_ne!(
+            default_challenge(Tee::Sample, &Value::Null).unwrap().nonce,
+            c.nonce
+        );
+    }
+
+    #[test]
+    fn se_challenge_selects_sha512() {
+        let offered = json!({"supported-hash-algorithms": ["sha384", "SHA512"]});
+        let c = default_challenge(Tee::Se, &offered).unwrap();
+        assert_eq!(c.extra_params, json!({"selected-hash-algorithm": "sha512"}));
+        assert_eq!(
+            default_challenge(Tee::Se, &json!({})).unwrap().extra_params,
+            json!("")
+        );
+        let bad = json!({"supported-hash-algorithms": ["sha384"]});
+        assert!(default_challenge(Tee::Se, &bad).is_err());
+        assert_eq!(runtime_data_hash_algorithm(Tee::Se), HashAlgorithm::Sha512);
+        assert_eq!(runtime_data_hash_algorithm(Tee::Tdx), HashAlgorithm::Sha384);
+    }
+
+    #[test]
+    fn primary_runtime_data_carries_additional_evidence() {
+        let requests = verification_requests(Tee::Sample, &attestation("", None), "n").unwrap();
+        assert_eq!(requests.len(), 1);
+        let RuntimeData::Structured(rd) = requests[0].runtime_data.as_ref().unwrap() else {
+            panic!("structured runtime data expected");
+        };
+        assert_eq!(rd["additional-evidence"], json!(""));
+        assert_eq!(rd["nonce"], json!("n"));
+        assert_eq!(rd["tee-pubkey"]["kty"], json!("EC"));
+        assert_eq!(
+            requests[0].runtime_data_hash_algorithm,
+            HashAlgorithm::Sha384
+        );
+        assert!(requests[0].init_data.is_none());
+    }
+
+    #[test]
+    fn additional_devices_get_their_own_requests() {
+        let additional = r#"{"sampledevice":{"svn":"2"}}"#;
+        let requests =
+            verification_requests(Tee::Sample, &attestation(additional, None), "n").unwrap();
+        assert_eq!(requests.len(), 2);
+        assert_eq!(requests[1].tee, Tee::SampleDevice);
+        assert_eq!(requests[1].evidence, json!({"svn": "2"}));
+        let RuntimeData::Structured(rd) = requests[1].runtime_data.as_ref().unwrap() else {
+            panic!("structured runtime data expected");
+        };
+        assert!(rd.get("additional-evidence").is_none());
+        let RuntimeData::Structured(primary) = requests[0].runtime_data.as_ref().unwrap() else {
+            panic!("structured runtime data expected");
+        };
+        assert_eq!(primary["additional-evidence"], json!(additional));
+    }
+
+    #[test]
+    fn bad_additional_evidence_is_refused() {
+        for bad in ["not json", r#"{"warp-drive":{}}"#, "[1]"] {
+            let err = verification_requests(Tee::Sample, &attestation(bad, None), "n").unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::BadRequest, "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_toml_init_data_is_accepted() {
+        let ok =
+            verification_requests(Tee::Sample, &attestation("", Some(("toml", "v"))), "n").unwrap();
+        assert_eq!(ok[0].init_data, Some(InitData::Toml("v".into())));
+        let err = verification_requests(Tee::Sample, &attestation("", Some(("json", "{}"))), "n")
+            .unwrap_err();
+        assert!(matches!(err, Error::UnsupportedInitDataFormat { ref format } if format == "json"));
+    }
+}

@@ -1,0 +1,205 @@
+//! Listeners: every configured socket is bound, served over plain HTTP or HTTPS (rustls), and
+//! shut down gracefully (in-flight requests finish) when the shutdown future resolves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+/// A slow or silent client gets this long to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long in-flight requests may run after shutdown was requested.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Listener failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// A socket could not be bound.
+    #[error("cannot bind {addr}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// The I/O failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bound address could not be read back.
+    #[error("cannot read the bound address")]
+    LocalAddr(#[source] std::io::Error),
+    /// A listener task failed.
+    #[error("listener task failed")]
+    Join(#[from] tokio::task::JoinError),
+    /// Plain HTTP serving failed.
+    #[error("HTTP server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Bound, not yet serving, sockets.
+#[derive(Debug)]
+pub struct BoundListeners {
+    listeners: Vec<(TcpListener, SocketAddr)>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl BoundListeners {
+    /// Binds every address; `tls` selects HTTPS.
+    pub async fn bind(
+        addrs: &[SocketAddr],
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Result<Self, ServerError> {
+        let mut listeners = Vec::with_capacity(addrs.len());
+        for &addr in addrs {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            let local = listener.local_addr().map_err(ServerError::LocalAddr)?;
+            listeners.push((listener, local));
+        }
+        Ok(Self { listeners, tls })
+    }
+
+    /// `http://IP:PORT` / `https://IP:PORT` of every bound socket (the real port when 0 was
+    /// asked for).
+    pub fn urls(&self) -> Vec<String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        self.listeners
+            .iter()
+            .map(|(_, addr)| format!("{scheme}://{addr}"))
+            .collect()
+    }
+
+    /// Serves `router` on every socket until `shutdown` resolves, then drains.
+    pub async fn serve(
+        self,
+        router: Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (listener, addr) in self.listeners {
+            let router = router.clone();
+            let stop = stop_rx.clone();
+            match &self.tls {
+                None => {
+                    tasks.spawn(async move {
+                        axum::serve(listener, router)
+                            .with_graceful_shutdown(stopped(stop))
+                            .await
+                            .map_err(ServerError::Serve)
+                    });
+                }
+                Some(config) => {
+                    let acceptor = TlsAcceptor::from(config.clone());
+                    tasks.spawn(serve_tls(listener, addr, router, acceptor, stop));
+                }
+            }
+        }
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            let _ = stop_tx.send(true);
+        });
+        while let Some(result) = tasks.join_next().await {
+            result??;
+        }
+        Ok(())
+    }
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    // An error means the sender is gone, which also means stop.
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+async fn serve_tls(
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: Router,
+    acceptor: TlsAcceptor,
+    stop: watch::Receiver<bool>,
+) -> Result<(), ServerError> {
+    let graceful = GracefulShutdown::new();
+    let builder = Builder::new(TokioExecutor::new());
+    let stop_signal = stopped(stop);
+    tokio::pin!(stop_signal);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Typically EMFILE: back off instead of spinning.
+                    tracing::warn!(%addr, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stop_signal => break,
+        };
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(router.clone());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let connection = builder
+                .serve_connection(TokioIo::new(tls), service)
+                .into_owned();
+            if let Err(e) = watcher.watch(connection).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(%addr, "in-flight HTTPS requests did not finish in time");
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
