@@ -593,3 +593,23 @@ identity_providers = [{ public_key_uri = "k.pem", extra = 1 }]
         assert!(parse(text).is_err(), "{text}");
     }
 }
+
+#[tokio::test]
+async fn refuses_token_used_before_nbf() {
+    let f = simple().await;
+    let mut c = claims("issuer", json!(["kbs"]), "tester");
+    c["nbf"] = json!(NOW + 3000);
+    let error = f
+        .auth
+        .check(Some(&bearer(&token(&f.key, &c))), URI, NOW)
+        .unwrap_err();
+    assert!(matches!(error, Error::NotYetValid), "{error:?}");
+}
+
+#[tokio::test]
+async fn debug_output_names_the_mode_only() {
+    let f = simple().await;
+    let text = format!("{:?}", f.auth);
+    assert!(text.contains("AuthenticatedAuthorization"), "{text}");
+    assert!(!text.contains("BEGIN"), "{text}");
+}

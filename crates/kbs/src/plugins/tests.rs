@@ -346,3 +346,17 @@ async fn sample_plugin_is_admin_gated_and_answers_a_fixed_text() {
     assert_eq!(answer, b"sample plugin response");
     assert!(!plugin.encrypted(&request(Method::GET, "any", b"")));
 }
+
+#[test]
+fn registry_from_plugins_serves_them_by_name() {
+    let sample: Arc<dyn Plugin> = Arc::new(SamplePlugin::new(SamplePluginConfig {
+        item: "x".to_owned(),
+    }));
+    let registry = PluginRegistry::from_plugins([sample]);
+    assert!(registry.get(SAMPLE_PLUGIN_NAME).is_some());
+    assert!(registry.get(RESOURCE_PLUGIN_NAME).is_none());
+    assert_eq!(
+        format!("{registry:?}"),
+        r#"PluginRegistry { plugins: ["sample"] }"#
+    );
+}

@@ -494,3 +494,37 @@ fn finds_init_data_claims_in_ear_tokens() {
     );
     assert_eq!(init_data_claims(&json!({"submods": {}})), None);
 }
+
+#[tokio::test]
+async fn refuses_token_used_before_nbf() {
+    let verifier = TokenVerifier::new(&insecure(), None).await.unwrap();
+    let key = SigningKey::generate_es256().unwrap();
+    let mut early = claims();
+    early["nbf"] = json!(NOW + 3000);
+    let extras = HeaderExtras {
+        kid: None,
+        jwk: Some(key.public_jwk().unwrap()),
+    };
+    assert!(matches!(
+        verifier.verify(&sign(&key, extras, &early), NOW),
+        Err(Error::NotYetValid)
+    ));
+}
+
+#[tokio::test]
+async fn refuses_header_keys_it_cannot_parse() {
+    let verifier = TokenVerifier::new(&insecure(), None).await.unwrap();
+    let key = SigningKey::generate_es256().unwrap();
+    for jwk in [
+        json!({"kty": 5}),
+        json!("key"),
+        json!({"kty": "EC", "alg": "ES256"}),
+    ] {
+        let token = with_header(&with_jwk(&key), &json!({"alg": "ES256", "jwk": jwk}));
+        let result = verifier.verify(&token, NOW);
+        assert!(
+            matches!(result, Err(Error::MalformedHeaderJwk)),
+            "{jwk}: {result:?}"
+        );
+    }
+}
