@@ -46,6 +46,10 @@ pub enum Error {
         alg: &'static str,
     },
 
+    /// The first certificate of the signer's chain is not for the signing key.
+    #[error("the leaf certificate of the token signer chain does not hold the signing key")]
+    CertificateKeyMismatch,
+
     /// `signer.cert_path` holds no PEM certificate.
     #[error("{path} contains no pem certificate")]
     NoCertificates {

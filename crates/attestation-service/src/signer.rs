@@ -29,8 +29,8 @@ impl TokenSigner {
     /// A signer over `key`, which must be EC P-256. `cert_chain` (DER, leaf first) becomes the
     /// header's `x5c` and `cert_url` its `x5u`; both are omitted when empty / `None`.
     ///
-    /// The chain is not checked against the key here: a relying party that trusts `x5c` checks
-    /// that the leaf holds the JWK's key, and refuses the token otherwise.
+    /// The leaf certificate must hold `key`'s public key: a relying party that trusts `x5c`
+    /// would refuse every token otherwise, so the mistake is reported at start-up instead.
     pub fn new(
         key: SigningKey,
         cert_chain: &[Vec<u8>],
@@ -43,12 +43,14 @@ impl TokenSigner {
         let mut jwk = key.public_jwk()?;
         jwk.x5u = cert_url;
         if !cert_chain.is_empty() {
-            jwk.x5c = Some(
-                cert_chain
-                    .iter()
-                    .map(|der| jose::b64::encode_std(der))
-                    .collect(),
-            );
+            let x5c: Vec<String> = cert_chain
+                .iter()
+                .map(|der| jose::b64::encode_std(der))
+                .collect();
+            if !jose::x5c::leaf_matches_jwk(&x5c, &jwk)? {
+                return Err(Error::CertificateKeyMismatch);
+            }
+            jwk.x5c = Some(x5c);
         }
         Ok(Self { key, jwk })
     }
@@ -66,7 +68,10 @@ impl TokenSigner {
         let key = SigningKey::from_pem(&read_to_string(&config.key_path)?)?;
         let chain = match &config.cert_path {
             Some(path) => {
-                let chain = pem_certificates(&read_to_string(path)?)?;
+                let chain: Vec<Vec<u8>> = jose::x5c::load_pem_certificates(&read_to_string(path)?)?
+                    .iter()
+                    .map(|der| der.to_vec())
+                    .collect();
                 if chain.is_empty() {
                     return Err(Error::NoCertificates { path: path.clone() });
                 }
@@ -95,18 +100,6 @@ impl TokenSigner {
         };
         Ok(jwt::sign(&self.key, &extras, claims)?)
     }
-}
-
-/// The DER of every `CERTIFICATE` block in `text`, in order; other blocks are skipped.
-fn pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, Error> {
-    let blocks = pem::parse_many(text).map_err(|_| jose::Error::Pem {
-        label: "none".to_owned(),
-    })?;
-    Ok(blocks
-        .into_iter()
-        .filter(|block| block.tag() == "CERTIFICATE")
-        .map(pem::Pem::into_contents)
-        .collect())
 }
 
 fn read_to_string(path: &Path) -> Result<String, Error> {
@@ -175,6 +168,19 @@ mod tests {
         .map(|member| json.find(member).unwrap())
         .collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{json}");
+    }
+
+    #[test]
+    fn chain_for_another_key_is_refused() {
+        let text = std::fs::read_to_string(fixture("token-chain.pem")).unwrap();
+        let chain: Vec<Vec<u8>> = pem::parse_many(&text)
+            .unwrap()
+            .into_iter()
+            .map(pem::Pem::into_contents)
+            .collect();
+        let err =
+            TokenSigner::new(SigningKey::generate_es256().unwrap(), &chain, None).unwrap_err();
+        assert!(matches!(err, Error::CertificateKeyMismatch), "{err}");
     }
 
     #[test]

@@ -176,12 +176,39 @@ impl Serialize for Appraisal {
         map.serialize_entry("ear.trustworthiness-vector", &self.trust_vector)?;
         map.serialize_entry("ear.appraisal-policy-id", &self.policy_id)?;
         if !self.annotated_evidence.is_empty() {
-            map.serialize_entry("ear.veraison.annotated-evidence", &self.annotated_evidence)?;
+            let evidence: BTreeMap<&String, SortedJson<'_>> = self
+                .annotated_evidence
+                .iter()
+                .map(|(key, value)| (key, SortedJson(value)))
+                .collect();
+            map.serialize_entry("ear.veraison.annotated-evidence", &evidence)?;
         }
         for (name, value) in &self.extensions {
-            map.serialize_entry(name, value)?;
+            map.serialize_entry(name, &SortedJson(value))?;
         }
         map.end()
+    }
+}
+
+/// Serialises JSON with object members sorted at every level, so token bytes do not depend on
+/// whether `serde_json`'s `preserve_order` feature happens to be enabled in a build.
+struct SortedJson<'a>(&'a Value);
+
+impl Serialize for SortedJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Object(members) => {
+                let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
+                sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut map = serializer.serialize_map(Some(sorted.len()))?;
+                for (key, value) in sorted {
+                    map.serialize_entry(key, &SortedJson(value))?;
+                }
+                map.end()
+            }
+            Value::Array(items) => serializer.collect_seq(items.iter().map(SortedJson)),
+            other => other.serialize(serializer),
+        }
     }
 }
 
@@ -326,6 +353,15 @@ mod tests {
         )
         .unwrap();
         assert!(appraisal.extensions.is_empty());
+    }
+
+    #[test]
+    fn nested_members_serialise_sorted() {
+        let mut object = serde_json::Map::new();
+        object.insert("z".into(), json!(1));
+        object.insert("a".into(), json!([{"y": 1, "b": 2}]));
+        let text = serde_json::to_string(&SortedJson(&Value::Object(object))).unwrap();
+        assert_eq!(text, r#"{"a":[{"b":2,"y":1}],"z":1}"#);
     }
 
     #[test]
