@@ -5,15 +5,15 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{self, KeySize};
 use aws_lc_rs::signature::{
     self, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED,
-    ED25519, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaPublicKeyComponents, UnparsedPublicKey,
-    VerificationAlgorithm,
+    ED25519, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ParsedPublicKey, RsaPublicKeyComponents,
+    UnparsedPublicKey, VerificationAlgorithm,
 };
 use x509_cert::der::Decode;
 use x509_cert::der::asn1::ObjectIdentifier;
 use x509_cert::spki::SubjectPublicKeyInfoRef;
 use zeroize::Zeroizing;
 
-use crate::jwk::{EcCurve, strip_leading_zeros};
+use crate::jwk::{EcCurve, bit_length, strip_leading_zeros};
 use crate::tee_key::private_key_pem;
 use crate::{Error, Jwk, b64};
 
@@ -22,6 +22,8 @@ const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.84
 const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+/// Smaller RSA keys are refused for signatures, as aws-lc and upstream do.
+const MIN_RSA_BITS: usize = 2048;
 
 /// A JWS signature algorithm this crate verifies (`none` is deliberately absent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,10 +337,7 @@ impl VerifyingKey {
                 });
             }
         };
-        let key = Self {
-            material,
-            alg: None,
-        };
+        let key = Self::new(material)?;
         key.check_algorithm(alg)?;
         Ok(Self {
             alg: Some(alg),
@@ -407,10 +406,7 @@ impl VerifyingKey {
                 kty: oid.to_string(),
             });
         };
-        Ok(Self {
-            material,
-            alg: None,
-        })
+        Self::new(material)
     }
 
     /// The algorithm this key is fixed to, if it came from a JWK or a [`SigningKey`].
@@ -510,11 +506,40 @@ impl VerifyingKey {
 
     fn from_rsa_public_key_der(der: &[u8]) -> Result<Self, Error> {
         let key = rsa::PublicKey::from_der(der).map_err(|_| Error::InvalidKey { kind: "rsa" })?;
+        Self::new(PublicKeyMaterial::Rsa {
+            n: strip_leading_zeros(key.modulus().big_endian_without_leading_zero()).to_vec(),
+            e: key.exponent().big_endian_without_leading_zero().to_vec(),
+        })
+    }
+
+    /// Validates the key up front, so a bad key is reported as such instead of surfacing later
+    /// as a bad signature.
+    fn new(material: PublicKeyMaterial) -> Result<Self, Error> {
+        match &material {
+            PublicKeyMaterial::Ec { curve, point } => {
+                let algorithm: &'static dyn VerificationAlgorithm = match curve {
+                    EcCurve::P384 => &ECDSA_P384_SHA384_FIXED,
+                    _ => &ECDSA_P256_SHA256_FIXED,
+                };
+                ParsedPublicKey::new(algorithm, point)
+                    .map_err(|_| Error::PointNotOnCurve { crv: curve.name() })?;
+            }
+            PublicKeyMaterial::Ed25519(key) => {
+                ParsedPublicKey::new(&ED25519, key)
+                    .map_err(|_| Error::InvalidKey { kind: "ed25519" })?;
+            }
+            PublicKeyMaterial::Rsa { n, e } => {
+                let bits = bit_length(n);
+                if bits < MIN_RSA_BITS {
+                    return Err(Error::RsaKeyTooSmall { bits });
+                }
+                RsaPublicKeyComponents { n, e }
+                    .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
+                    .map_err(|_| Error::InvalidKey { kind: "rsa" })?;
+            }
+        }
         Ok(Self {
-            material: PublicKeyMaterial::Rsa {
-                n: strip_leading_zeros(key.modulus().big_endian_without_leading_zero()).to_vec(),
-                e: key.exponent().big_endian_without_leading_zero().to_vec(),
-            },
+            material,
             alg: None,
         })
     }

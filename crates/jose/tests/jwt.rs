@@ -278,3 +278,43 @@ fn ed25519_jwk_shape() {
     assert_eq!(jwk.crv.as_deref(), Some("Ed25519"));
     assert_eq!(jwk.alg.as_deref(), Some("EdDSA"));
 }
+
+#[test]
+fn verifying_key_rejects_point_off_curve() {
+    let mut jwk = SigningKey::generate_es256().unwrap().public_jwk().unwrap();
+    let mut y = b64::decode_url("y", jwk.y.as_deref().unwrap()).unwrap();
+    y[31] ^= 1;
+    jwk.y = Some(b64::encode_url(&y));
+    assert_eq!(
+        VerifyingKey::from_jwk(&jwk).unwrap_err(),
+        Error::PointNotOnCurve { crv: "P-256" }
+    );
+}
+
+#[test]
+fn verifying_key_rejects_small_rsa_modulus() {
+    let jwk = jose::Jwk::from_rsa_components(&[0xc5; 128], &[1, 0, 1], Some("RS256"));
+    assert_eq!(
+        VerifyingKey::from_jwk(&jwk).unwrap_err(),
+        Error::RsaKeyTooSmall { bits: 1024 }
+    );
+}
+
+#[test]
+fn verifying_key_rejects_unsupported_key_types() {
+    let mut jwk = SigningKey::generate_es256().unwrap().public_jwk().unwrap();
+    jwk.kty = "oct".into();
+    assert!(matches!(
+        VerifyingKey::from_jwk(&jwk),
+        Err(Error::UnsupportedKeyType { .. })
+    ));
+    let mut jwk = SigningKey::generate_ed25519()
+        .unwrap()
+        .public_jwk()
+        .unwrap();
+    jwk.crv = Some("X25519".into());
+    assert!(matches!(
+        VerifyingKey::from_jwk(&jwk),
+        Err(Error::UnsupportedCurve { .. })
+    ));
+}
