@@ -250,6 +250,7 @@ impl TokenVerifier {
                         if !self.insecure_header_jwk {
                             endorse_header_jwk(&jwk, &self.anchors, now_unix)?;
                         }
+                        // Before building the key, so a JWK without `alg` is reported as such.
                         check_alg(&jwk, &header)?;
                         let key =
                             VerifyingKey::from_jwk(&jwk).map_err(|_| Error::MalformedHeaderJwk)?;
