@@ -203,3 +203,121 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use axum::routing::get;
+
+    use super::*;
+    use crate::tls::{TlsKnobs, TlsProfile, TlsSettings};
+
+    fn testdata(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/tls")
+            .join(name)
+    }
+
+    fn tls_config(profile: TlsProfile) -> Arc<rustls::ServerConfig> {
+        let settings = TlsSettings::resolve(&TlsKnobs {
+            profile,
+            ..TlsKnobs::default()
+        })
+        .unwrap();
+        settings
+            .server_config(&testdata("server.key"), &testdata("server.crt"))
+            .unwrap()
+    }
+
+    fn client(max: Option<reqwest::tls::Version>) -> reqwest::Client {
+        let pem = std::fs::read(testdata("ca.crt")).unwrap();
+        let mut builder = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()]);
+        if let Some(max) = max {
+            builder = builder.tls_version_max(max);
+        }
+        builder.build().unwrap()
+    }
+
+    async fn start(
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> (
+        String,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<(), ServerError>>,
+    ) {
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let listeners = BoundListeners::bind(&[addr], tls).await.unwrap();
+        let url = listeners.urls().remove(0);
+        let router = Router::new().route("/healthz", get(|| async { "ok" }));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(listeners.serve(router, async move {
+            let _ = stopped.await;
+        }));
+        (url, stop, task)
+    }
+
+    #[tokio::test]
+    async fn urls_report_the_real_port() {
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let listeners = BoundListeners::bind(&[addr, addr], None).await.unwrap();
+        let urls = listeners.urls();
+        assert_eq!(urls.len(), 2);
+        for url in urls {
+            assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+            assert!(!url.ends_with(":0"), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn serves_https_and_stops_on_shutdown() {
+        let (url, stop, task) = start(Some(tls_config(TlsProfile::Intermediate))).await;
+        assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+        let response = client(None)
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), "ok");
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn modern_profile_refuses_tls12_clients() {
+        let (url, stop, task) = start(Some(tls_config(TlsProfile::Modern))).await;
+        let tls12 = client(Some(reqwest::tls::Version::TLS_1_2));
+        assert!(tls12.get(format!("{url}/healthz")).send().await.is_err());
+        let response = client(None)
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn serves_plain_http_and_stops_on_shutdown() {
+        let (url, stop, task) = start(None).await;
+        let response = reqwest::get(format!("{url}/healthz")).await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "ok");
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn missing_key_file_is_a_clear_error() {
+        let settings = TlsSettings::resolve(&TlsKnobs::default()).unwrap();
+        let err = settings
+            .server_config(&testdata("nope.key"), &testdata("server.crt"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("private key") && err.contains("nope.key"),
+            "{err}"
+        );
+    }
+}
