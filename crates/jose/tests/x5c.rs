@@ -159,3 +159,48 @@ fn ec_p256_leaf_compared_by_coordinates() {
     ec_jwk.x5c = rsa_jwk.x5c.clone();
     assert!(!x5c::leaf_matches_jwk(rsa_jwk.x5c.as_ref().unwrap(), &ec_jwk).unwrap());
 }
+
+/// 2027-06-01, inside the validity of the crate's own `testdata/x5c` certificates.
+const EKU_NOW: u64 = 1_811_808_000;
+
+fn own_testdata(name: &str) -> String {
+    std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/x5c")
+            .join(name),
+    )
+    .unwrap()
+}
+
+#[test]
+fn leaf_with_any_extended_key_usage_is_accepted() {
+    let jwk: Jwk = serde_json::from_str(&own_testdata("eku-code-signing-leaf-jwk.json")).unwrap();
+    let anchors = x5c::load_pem_certificates(&own_testdata("eku-root.pem")).unwrap();
+    let chain = jwk.x5c.clone().unwrap();
+    let key = x5c::verify_chain(&chain, &anchors, EKU_NOW).unwrap();
+    assert!(key.same_public_key_as(&jwk));
+}
+
+#[test]
+fn ec_p256_leaf_matches_its_jwk_by_coordinates() {
+    let jwk: Jwk = serde_json::from_str(&own_testdata("eku-code-signing-leaf-jwk.json")).unwrap();
+    let chain = jwk.x5c.clone().unwrap();
+    assert!(x5c::leaf_matches_jwk(&chain, &jwk).unwrap());
+    let mut other = jwk.clone();
+    other.y = jose::SigningKey::generate_es256()
+        .unwrap()
+        .public_jwk()
+        .unwrap()
+        .y;
+    assert!(!x5c::leaf_matches_jwk(&chain, &other).unwrap());
+}
+
+#[test]
+fn leaf_is_not_its_own_anchor_unless_trusted() {
+    let jwk: Jwk = serde_json::from_str(&own_testdata("eku-code-signing-leaf-jwk.json")).unwrap();
+    let chain = jwk.x5c.clone().unwrap();
+    assert!(matches!(
+        x5c::verify_chain(&chain, &anchors(1), EKU_NOW),
+        Err(Error::Chain(_))
+    ));
+}
