@@ -318,3 +318,22 @@ fn verifying_key_rejects_unsupported_key_types() {
         Err(Error::UnsupportedCurve { .. })
     ));
 }
+
+#[test]
+fn exp_may_be_fractional_or_negative() {
+    let key = SigningKey::generate_es256().unwrap();
+    let verifying = key.verifying_key();
+    let token = jwt::sign(
+        &key,
+        &HeaderExtras::default(),
+        &json!({"exp": 1_800_000_000.5}),
+    )
+    .unwrap();
+    assert!(jwt::verify(&token, &verifying, NOW + 60).is_ok());
+    assert!(jwt::verify(&token, &verifying, NOW + 61).is_err());
+    let token = jwt::sign(&key, &HeaderExtras::default(), &json!({"exp": -5})).unwrap();
+    assert_eq!(
+        jwt::verify(&token, &verifying, NOW),
+        Err(Error::Expired { exp: 0, now: NOW })
+    );
+}
