@@ -26,13 +26,6 @@ pub enum Error {
         rule: KeyRule,
     },
 
-    /// A resource path did not have the `<repository>/<type>/<tag>` shape (KBS protocol §9.2).
-    #[error("invalid resource path {path:?}: expected <repository>/<type>/<tag>")]
-    InvalidResourcePath {
-        /// The rejected path.
-        path: String,
-    },
-
     /// The configured backend exists upstream but is not compiled into this build.
     #[error("storage type {storage_type} is not available in this build yet")]
     BackendUnavailable {

@@ -1,7 +1,5 @@
 //! Validation of keys, namespace names and resource paths.
 
-use std::fmt;
-
 use crate::error::{Error, KeyRule, Result};
 
 /// Checks a storage key.
@@ -51,77 +49,6 @@ fn check_name(name: &str, is_namespace: bool) -> std::result::Result<(), KeyRule
 
 fn is_key_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-')
-}
-
-/// A resource path `<repository>/<type>/<tag>` as used by the KBS `resource` plugin.
-///
-/// Matches `^([A-Za-z0-9_-][A-Za-z0-9_.-]*)/([A-Za-z0-9_-][A-Za-z0-9_.-]*)/([A-Za-z0-9_-][A-Za-z0-9_.-]*)$`
-/// (`kbs-protocol.md` §9.2): exactly three segments, none starting with a dot, so every
-/// resource path is also a valid storage key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ResourcePath(String);
-
-impl ResourcePath {
-    /// Parses and validates a joined resource path.
-    pub fn parse(path: &str) -> Result<Self> {
-        let invalid = || Error::InvalidResourcePath {
-            path: path.to_owned(),
-        };
-        let segments: Vec<&str> = path.split('/').collect();
-        if segments.len() != 3 {
-            return Err(invalid());
-        }
-        for segment in segments {
-            let mut chars = segment.chars();
-            let first_ok = chars
-                .next()
-                .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
-            let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-            if !first_ok || !rest_ok {
-                return Err(invalid());
-            }
-        }
-        Ok(Self(path.to_owned()))
-    }
-
-    /// The joined path, which is also the storage key.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    fn segment(&self, index: usize) -> &str {
-        // Parsing guarantees exactly three segments.
-        self.0.split('/').nth(index).unwrap_or_default()
-    }
-
-    /// The first segment.
-    pub fn repository(&self) -> &str {
-        self.segment(0)
-    }
-
-    /// The second segment.
-    pub fn resource_type(&self) -> &str {
-        self.segment(1)
-    }
-
-    /// The third segment.
-    pub fn tag(&self) -> &str {
-        self.segment(2)
-    }
-}
-
-impl fmt::Display for ResourcePath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::str::FromStr for ResourcePath {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Self::parse(s)
-    }
 }
 
 #[cfg(test)]
@@ -181,25 +108,6 @@ mod tests {
         ));
         for ns in ["kbs", "reference_value", "a/b"] {
             assert!(validate_namespace(ns).is_ok(), "{ns}");
-        }
-    }
-
-    #[test]
-    fn parses_resource_paths() {
-        let path = ResourcePath::parse("default/key/one.pem").unwrap();
-        assert_eq!(path.repository(), "default");
-        assert_eq!(path.resource_type(), "key");
-        assert_eq!(path.tag(), "one.pem");
-        assert_eq!(path.to_string(), "default/key/one.pem");
-        assert!(validate_key(path.as_str()).is_ok());
-    }
-
-    #[test]
-    fn rejects_malformed_resource_paths() {
-        for bad in [
-            "a/b", "a/b/c/d", ".a/b/c", "a/../c", "a//c", "a/b/c/", "a/b/c:d", "",
-        ] {
-            assert!(ResourcePath::parse(bad).is_err(), "{bad}");
         }
     }
 }

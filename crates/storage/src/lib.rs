@@ -40,6 +40,6 @@ pub use config::{
     PostgresConfig, RedisConfig, StorageConfig, StorageType,
 };
 pub use error::{Error, KeyRule, Result};
-pub use key::{ResourcePath, validate_key, validate_namespace};
+pub use key::{validate_key, validate_namespace};
 pub use provider::StorageProvider;
 pub use store::{KeyValueStore, SetMode, SetOutcome};
