@@ -1,5 +1,4 @@
-//! Validation of keys, namespace names and resource paths.
-
+//! Validation of keys and namespace names.
 use crate::error::{Error, KeyRule, Result};
 
 /// Checks a storage key.
