@@ -1,4 +1,5 @@
 //! Validation of keys and namespace names.
+
 use crate::error::{Error, KeyRule, Result};
 
 /// Checks a storage key.
