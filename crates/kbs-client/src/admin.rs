@@ -133,11 +133,39 @@ impl KbsClient {
             .map(drop)
     }
 
-    /// The attestation policy `id` as the KBS returns it (`GET /kbs/v0/attestation-policy/<id>`;
-    /// not offered by upstream KBS, which answers 404).
-    pub async fn get_attestation_policy(&self, id: &str) -> Result<Vec<u8>, ClientError> {
+    /// The Rego text of attestation policy `id` (`GET /kbs/v0/attestation-policy/<id>`, answer
+    /// `{"policy_id", "policy": <b64url Rego>}`; not offered by upstream KBS, which answers 404).
+    pub async fn get_attestation_policy(&self, id: &str) -> Result<String, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct AttestationPolicy {
+            policy: String,
+        }
         let suffix = format!("attestation-policy/{}", checked_id(id)?);
-        self.admin_request(Method::GET, &suffix, None).await
+        let body = self.admin_request(Method::GET, &suffix, None).await?;
+        let answer: AttestationPolicy = serde_json::from_slice(&body).map_err(|e| {
+            ClientError::UnexpectedResponse(format!("attestation policy answer: {e}"))
+        })?;
+        let text = URL_SAFE_NO_PAD
+            .decode(answer.policy.as_bytes())
+            .map_err(|e| {
+                ClientError::UnexpectedResponse(format!("attestation policy is not base64url: {e}"))
+            })?;
+        String::from_utf8(text).map_err(|_| {
+            ClientError::UnexpectedResponse("attestation policy is not UTF-8".to_owned())
+        })
+    }
+
+    /// The ids of the stored attestation policies (`GET /kbs/v0/attestation-policy`; not
+    /// offered by upstream KBS).
+    pub async fn list_attestation_policies(&self) -> Result<Vec<String>, ClientError> {
+        let body = self
+            .admin_request(Method::GET, "attestation-policy", None)
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| {
+            ClientError::UnexpectedResponse(format!(
+                "attestation policy list is not a string array: {e}"
+            ))
+        })
     }
 
     /// Deletes the attestation policy `id` (`DELETE /kbs/v0/attestation-policy/<id>`; not

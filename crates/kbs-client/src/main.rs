@@ -126,6 +126,9 @@ enum ConfigCommands {
         id: String,
     },
 
+    /// List the attestation policy ids (if the KBS offers listing them).
+    ListAttestationPolicies,
+
     /// Delete an attestation policy (if the KBS offers deleting them).
     DeleteAttestationPolicy {
         /// Policy id.
@@ -319,8 +322,11 @@ async fn run_config(mut builder: KbsClientBuilder, config: Config) -> Result<()>
             println!("Set attestation policy {id} success");
         }
         ConfigCommands::GetAttestationPolicy { id } => {
-            let policy = client.get_attestation_policy(&id).await?;
-            println!("{}", String::from_utf8_lossy(&policy));
+            print!("{}", client.get_attestation_policy(&id).await?);
+        }
+        ConfigCommands::ListAttestationPolicies => {
+            let ids = client.list_attestation_policies().await?;
+            println!("{}", serde_json::to_string(&ids)?);
         }
         ConfigCommands::DeleteAttestationPolicy { id } => {
             client.delete_attestation_policy(&id).await?;

@@ -1,0 +1,220 @@
+//! The embedded defaults (no config file) driven by the real `kbs-client` binary: the admin key
+//! the KBS generates on first start is all the owner needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use common::{Kbs, secret_bytes};
+use kbs_client::jose::TeeKeyPair;
+
+/// The `kbs-client` binary of this build. It is not a dependency artifact of the `kbs`
+/// package, so build it (offline, already-compiled dependencies) next to the `kbs` binary.
+fn kbs_client_bin() -> PathBuf {
+    let kbs = PathBuf::from(env!("CARGO_BIN_EXE_kbs"));
+    let dir = kbs.parent().unwrap().to_owned();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
+    let mut build = Command::new(cargo);
+    build.args([
+        "build",
+        "--offline",
+        "--quiet",
+        "-p",
+        "kbs-client",
+        "--bin",
+        "kbs-client",
+    ]);
+    if dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().unwrap();
+    assert!(status.success(), "building kbs-client failed");
+    let bin = dir.join(format!("kbs-client{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "{} missing", bin.display());
+    bin
+}
+
+fn run(bin: &Path, args: &[&str]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "kbs-client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn start_defaults(data_dir: &Path, log: &Path) -> Kbs {
+    Kbs::spawn(
+        vec![
+            "--data-dir".into(),
+            data_dir.into(),
+            "--socket".into(),
+            "127.0.0.1:0".into(),
+        ],
+        log,
+        true,
+    )
+}
+
+#[tokio::test]
+async fn embedded_defaults_with_the_cli() {
+    let bin = kbs_client_bin();
+    let work = tempfile::tempdir().unwrap();
+    let data_dir = work.path().join("data");
+    let kbs = start_defaults(&data_dir, &work.path().join("kbs-1.stderr.log"));
+    let key_path = kbs.admin_key_path.clone().expect("admin private key line");
+    assert!(key_path.starts_with(&data_dir), "{}", key_path.display());
+    let key_pem = std::fs::read(&key_path).unwrap();
+    let key = key_path.to_str().unwrap();
+    let url = kbs.url.clone();
+
+    let secret = secret_bytes(64);
+    let secret_file = work.path().join("secret.bin");
+    std::fs::write(&secret_file, &secret).unwrap();
+    let out = ok(&run(
+        &bin,
+        &[
+            "--url",
+            &url,
+            "config",
+            "--auth-private-key",
+            key,
+            "set-resource",
+            "--path",
+            "default/demo/secret",
+            "--resource-file",
+            secret_file.to_str().unwrap(),
+        ],
+    ));
+    assert!(!out.contains(&STANDARD.encode(&secret)), "secret echoed");
+
+    // the embedded default policy refuses the sample TEE
+    let refused = run(
+        &bin,
+        &[
+            "--url",
+            &url,
+            "get-resource",
+            "--path",
+            "default/demo/secret",
+        ],
+    );
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("PolicyDeny"), "{err}");
+
+    ok(&run(
+        &bin,
+        &[
+            "--url",
+            &url,
+            "config",
+            "--auth-private-key",
+            key,
+            "set-resource-policy",
+            "--allow-all",
+        ],
+    ));
+    let out = ok(&run(
+        &bin,
+        &[
+            "--url",
+            &url,
+            "get-resource",
+            "--path",
+            "default/demo/secret",
+        ],
+    ));
+    assert_eq!(STANDARD.decode(out.trim()).unwrap(), secret);
+
+    // passport style: attest with an RSA key, then read with the token and the same key
+    let tee_key = work.path().join("tee.key");
+    std::fs::write(
+        &tee_key,
+        TeeKeyPair::generate_rsa(2048)
+            .unwrap()
+            .to_pem()
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    let tee_key = tee_key.to_str().unwrap();
+    let token = ok(&run(
+        &bin,
+        &["--url", &url, "attest", "--tee-key-file", tee_key],
+    ));
+    let token_file = work.path().join("token");
+    std::fs::write(&token_file, token.trim()).unwrap();
+    let out = ok(&run(
+        &bin,
+        &[
+            "--url",
+            &url,
+            "get-resource",
+            "--path",
+            "default/demo/secret",
+            "--attestation-token",
+            token_file.to_str().unwrap(),
+            "--tee-key-file",
+            tee_key,
+        ],
+    ));
+    assert_eq!(STANDARD.decode(out.trim()).unwrap(), secret);
+
+    // a restart keeps the admin key (not regenerated) and the data
+    kbs.stop();
+    let kbs = start_defaults(&data_dir, &work.path().join("kbs-2.stderr.log"));
+    assert_eq!(kbs.admin_key_path.as_deref(), Some(key_path.as_path()));
+    assert_eq!(std::fs::read(&key_path).unwrap(), key_pem);
+    let out = ok(&run(
+        &bin,
+        &[
+            "--url",
+            &kbs.url,
+            "get-resource",
+            "--path",
+            "default/demo/secret",
+        ],
+    ));
+    assert_eq!(STANDARD.decode(out.trim()).unwrap(), secret);
+
+    // a key the KBS did not generate is refused
+    let stranger = work.path().join("stranger.key");
+    std::fs::write(
+        &stranger,
+        kbs_client::jose::SigningKey::generate_ed25519()
+            .unwrap()
+            .to_pem()
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    let refused = run(
+        &bin,
+        &[
+            "--url",
+            &kbs.url,
+            "config",
+            "--auth-private-key",
+            stranger.to_str().unwrap(),
+            "set-resource-policy",
+            "--deny-all",
+        ],
+    );
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("Cannot verify token"), "{err}");
+}
