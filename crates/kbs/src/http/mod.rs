@@ -55,7 +55,9 @@ pub fn router(kbs: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                // Failures are logged once, with their cause, by `log_failures`.
+                .on_failure(()),
         )
         .with_state(kbs)
 }
