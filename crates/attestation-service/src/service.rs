@@ -143,14 +143,19 @@ impl AttestationService {
             return Err(Error::NoEvidence);
         }
 
-        let mut per_class: HashMap<TeeClass, usize> = HashMap::new();
+        let names = submod_names(entries.iter().map(|(class, _)| class));
         let mut submods = BTreeMap::new();
-        for (class, annotated) in entries {
-            let index = per_class.entry(class.clone()).or_default();
-            let name = format!("{class}{index}");
-            *index += 1;
+        for (name, (class, annotated)) in names.into_iter().zip(entries) {
             submods.insert(name, self.appraise(policy_id, &class, annotated).await?);
         }
+        tracing::info!(
+            policy_id,
+            statuses = ?submods
+                .iter()
+                .map(|(name, appraisal)| (name.as_str(), appraisal.status.to_string()))
+                .collect::<Vec<_>>(),
+            "attestation token issued"
+        );
 
         let iat = (self.clock)().unix_timestamp();
         let claims = EarClaims {
@@ -291,6 +296,21 @@ impl AttestationService {
     }
 }
 
+/// `<class><n>` for each entry, `n` counting per class from 0 in entry order.
+fn submod_names<'a>(classes: impl Iterator<Item = &'a TeeClass>) -> Vec<String> {
+    // Counted by name, so a verifier reporting `Other("gpu")` shares numbering with `Gpu`
+    // instead of overwriting `gpu0`.
+    let mut per_class: HashMap<String, usize> = HashMap::new();
+    classes
+        .map(|class| {
+            let index = per_class.entry(class.to_string()).or_default();
+            let name = format!("{class}{index}");
+            *index += 1;
+            name
+        })
+        .collect()
+}
+
 fn rule_outcome(result: Result<RuleValue, policy::Error>) -> Result<RuleOutcome, policy::Error> {
     match result {
         Ok(RuleValue::Value(value)) => Ok(RuleOutcome::Value(value)),
@@ -315,4 +335,25 @@ fn check_broker(broker: &TokenBrokerConfig) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn submods_are_numbered_per_class_in_entry_order() {
+        let classes = [
+            TeeClass::Cpu,
+            TeeClass::Gpu,
+            TeeClass::Switch,
+            TeeClass::Gpu,
+            TeeClass::Other("gpu".into()),
+            TeeClass::Ppcie,
+        ];
+        assert_eq!(
+            submod_names(classes.iter()),
+            ["cpu0", "gpu0", "switch0", "gpu1", "gpu2", "ppcie0"]
+        );
+    }
 }
