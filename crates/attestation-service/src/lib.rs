@@ -55,3 +55,5 @@ pub use error::Error;
 pub use request::{InitData, RuntimeData, VerificationRequest};
 pub use service::{AttestationService, Clock};
 pub use signer::TokenSigner;
+/// Re-exported because [`AsConfig::verifier_config`] holds it.
+pub use verifier::VerifierConfig;
