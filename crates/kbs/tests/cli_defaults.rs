@@ -4,39 +4,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{Kbs, secret_bytes};
+use common::{Kbs, kbs_client_bin, secret_bytes};
 use kbs_client::jose::TeeKeyPair;
-
-/// The `kbs-client` binary of this build. It is not a dependency artifact of the `kbs`
-/// package, so build it (offline, already-compiled dependencies) next to the `kbs` binary.
-fn kbs_client_bin() -> PathBuf {
-    let kbs = PathBuf::from(env!("CARGO_BIN_EXE_kbs"));
-    let dir = kbs.parent().unwrap().to_owned();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-    let mut build = Command::new(cargo);
-    build.args([
-        "build",
-        "--offline",
-        "--quiet",
-        "-p",
-        "kbs-client",
-        "--bin",
-        "kbs-client",
-    ]);
-    if dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    let status = build.status().unwrap();
-    assert!(status.success(), "building kbs-client failed");
-    let bin = dir.join(format!("kbs-client{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} missing", bin.display());
-    bin
-}
 
 fn run(bin: &Path, args: &[&str]) -> Output {
     Command::new(bin)

@@ -65,6 +65,16 @@ impl KbsEnv {
 
     /// A configuration with the given admin mode.
     pub fn with_admin(mode: AdminMode) -> Self {
+        Self::build(mode, false)
+    }
+
+    /// Authenticated admin over HTTPS with the `testdata/tls` server certificate (issued by
+    /// `testdata/tls/ca.crt` for `127.0.0.1`).
+    pub fn https() -> Self {
+        Self::build(AdminMode::Authenticated, true)
+    }
+
+    fn build(mode: AdminMode, https: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let admin_key = SigningKey::generate_ed25519().unwrap();
         let token_key = SigningKey::generate_es256().unwrap();
@@ -95,11 +105,20 @@ acls = [
             ),
             AdminMode::DenyAll => "[admin]\nauthorization_mode = \"DenyAll\"\n".to_owned(),
         };
+        let tls = if https {
+            let tls_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tls");
+            format!(
+                "insecure_http = false\nprivate_key = {:?}\ncertificate = {:?}\n",
+                tls_dir.join("server.key"),
+                tls_dir.join("server.crt")
+            )
+        } else {
+            "insecure_http = true\n".to_owned()
+        };
         let config = format!(
             r#"[http_server]
 sockets = ["127.0.0.1:0"]
-insecure_http = true
-payload_request_size = 2
+{tls}payload_request_size = 2
 
 [attestation_token]
 trusted_jwk_sets = [{jwks_path:?}]
@@ -159,8 +178,7 @@ storage_backend_type = "kvstorage"
 
     /// An admin client with the trusted key and the accepted issuer and audience.
     pub fn admin_client(&self, kbs: &Kbs) -> KbsClient {
-        KbsClient::builder(&kbs.url)
-            .no_proxy()
+        kbs.client_builder()
             .admin_signing_key(self.admin_key_copy())
             .admin_issuer(ADMIN_ISSUER)
             .admin_audience(ADMIN_AUDIENCE)
@@ -206,6 +224,39 @@ fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
             files.insert(name, std::fs::read(&path).unwrap());
         }
     }
+}
+
+/// The PEM of the CA that issued the HTTPS test certificate.
+pub fn test_ca_pem() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tls/ca.crt"))
+        .unwrap()
+}
+
+/// The `kbs-client` binary of this build. It is not a dependency artifact of the `kbs`
+/// package, so build it (offline: its dependencies are already compiled as the SDK's) next to
+/// the `kbs` binary.
+pub fn kbs_client_bin() -> PathBuf {
+    let kbs = PathBuf::from(env!("CARGO_BIN_EXE_kbs"));
+    let dir = kbs.parent().unwrap().to_owned();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
+    let mut build = Command::new(cargo);
+    build.args([
+        "build",
+        "--offline",
+        "--quiet",
+        "-p",
+        "kbs-client",
+        "--bin",
+        "kbs-client",
+    ]);
+    if dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().unwrap();
+    assert!(status.success(), "building kbs-client failed");
+    let bin = dir.join(format!("kbs-client{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "{} missing", bin.display());
+    bin
 }
 
 /// A running `kbs` process; killed on drop.
@@ -294,16 +345,22 @@ impl Kbs {
 
     /// A guest client with a fresh EC P-256 key and the sample attester.
     pub fn guest(&self) -> KbsClient {
-        KbsClient::builder(&self.url).no_proxy().build().unwrap()
+        self.client_builder().build().unwrap()
+    }
+
+    /// A client builder for this KBS: no proxy, and the test CA trusted when it serves HTTPS.
+    pub fn client_builder(&self) -> kbs_client::KbsClientBuilder {
+        let builder = KbsClient::builder(&self.url).no_proxy();
+        if self.url.starts_with("https://") {
+            builder.root_certificate_pem(test_ca_pem())
+        } else {
+            builder
+        }
     }
 
     /// A guest client with the given TEE key.
     pub fn guest_with_key(&self, key: TeeKeyPair) -> KbsClient {
-        KbsClient::builder(&self.url)
-            .no_proxy()
-            .tee_key(key)
-            .build()
-            .unwrap()
+        self.client_builder().tee_key(key).build().unwrap()
     }
 
     /// Stops the process (SIGKILL) and waits for it.
