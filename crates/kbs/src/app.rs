@@ -37,6 +37,8 @@ pub struct Kbs {
     pub metrics: Arc<Metrics>,
     /// Request body limit in bytes.
     pub payload_limit: usize,
+    /// Longest a request may take before it is answered with 408.
+    pub request_timeout: std::time::Duration,
 }
 
 /// Why the KBS cannot start from a configuration.
@@ -109,6 +111,7 @@ impl Kbs {
             plugins,
             metrics,
             payload_limit: config.http_server.payload_limit_bytes(),
+            request_timeout: crate::http::REQUEST_TIMEOUT,
         })
     }
 }

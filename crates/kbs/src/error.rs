@@ -96,6 +96,12 @@ pub enum ApiError {
     /// `/metrics` could not be rendered.
     #[error("prometheus error")]
     PrometheusError,
+    /// The request took longer than the server allows.
+    #[error("request did not complete within {timeout_ms} ms")]
+    RequestTimeout {
+        /// The limit.
+        timeout_ms: u128,
+    },
 }
 
 /// Why `/auth` or `/attest` failed.
@@ -177,6 +183,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "PayloadTooLarge",
             Self::MethodNotAllowed { .. } => "MethodNotAllowed",
             Self::PrometheusError => "PrometheusError",
+            Self::RequestTimeout { .. } => "RequestTimeout",
         }
     }
 
@@ -199,6 +206,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PrometheusError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
         }
     }
 

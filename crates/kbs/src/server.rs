@@ -104,15 +104,28 @@ impl BoundListeners {
                 }
             }
         }
-        tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections, finishing in-flight requests");
-            let _ = stop_tx.send(true);
-        });
-        while let Some(result) = tasks.join_next().await {
-            result??;
+        let drained = async {
+            while let Some(result) = tasks.join_next().await {
+                result??;
+            }
+            Ok::<(), ServerError>(())
+        };
+        tokio::pin!(drained);
+        tokio::select! {
+            // Every listener ended on its own (an error).
+            result = &mut drained => return result,
+            () = shutdown => {}
         }
-        Ok(())
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        let _ = stop_tx.send(true);
+        // A request that never ends must not keep the process alive forever.
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut drained).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!("in-flight requests did not finish in time; closing them");
+                Ok(())
+            }
+        }
     }
 }
 

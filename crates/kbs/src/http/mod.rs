@@ -34,6 +34,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Every route of the KBS.
 pub fn router(kbs: AppState) -> Router {
     let limit = kbs.payload_limit;
+    let timeout = kbs.request_timeout;
     Router::new()
         .route("/kbs/v0/", any(dispatch))
         .route("/kbs/v0/{*path}", any(dispatch))
@@ -50,7 +51,10 @@ pub fn router(kbs: AppState) -> Router {
         .layer(middleware::map_response(log_failures))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(middleware::map_response(
+            move |response: Response| async move { timeout_problem(response, timeout) },
         ))
         .layer(
             TraceLayer::new_for_http()
@@ -167,6 +171,21 @@ async fn log_failures(response: Response) -> Response {
         }
     }
     response
+}
+
+/// The timeout layer answers with an empty 408; give it a problem document like every other
+/// failure.
+fn timeout_problem(response: Response, timeout: Duration) -> Response {
+    if response.status() != StatusCode::REQUEST_TIMEOUT
+        || response.headers().contains_key(CONTENT_TYPE)
+    {
+        return response;
+    }
+    tracing::warn!(timeout_secs = timeout.as_secs_f64(), "request timed out");
+    ApiError::RequestTimeout {
+        timeout_ms: timeout.as_millis(),
+    }
+    .into_response()
 }
 
 /// One span per request: method, path (no query) and the session id if a cookie names one.

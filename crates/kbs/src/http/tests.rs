@@ -31,6 +31,8 @@ use crate::token::{AttestationTokenConfig, TokenVerifier};
 struct MockBackend {
     signer: jose::SigningKey,
     refuse: bool,
+    /// Verification takes this long (timeout tests).
+    delay: std::time::Duration,
     policies: Mutex<HashMap<String, String>>,
 }
 
@@ -42,6 +44,7 @@ impl AttestationBackend for MockBackend {
         attestation: &Attestation,
         nonce: &str,
     ) -> Result<String, attestation::Error> {
+        tokio::time::sleep(self.delay).await;
         if self.refuse {
             return Err(attestation::Error::InvalidAdditionalEvidence {
                 reason: "refused by mock".into(),
@@ -102,6 +105,21 @@ struct Harness {
 }
 
 async fn harness_with(admin: AdminConfig, refuse: bool) -> Harness {
+    harness_full(
+        admin,
+        refuse,
+        std::time::Duration::ZERO,
+        std::time::Duration::from_secs(30),
+    )
+    .await
+}
+
+async fn harness_full(
+    admin: AdminConfig,
+    refuse: bool,
+    delay: std::time::Duration,
+    request_timeout: std::time::Duration,
+) -> Harness {
     let signer = jose::SigningKey::generate_es256().unwrap();
     let local_jwk = signer.public_jwk().unwrap();
     let storage = StorageProvider::new(&StorageConfig::default()).unwrap();
@@ -121,6 +139,7 @@ async fn harness_with(admin: AdminConfig, refuse: bool) -> Harness {
         attestation: Arc::new(MockBackend {
             signer,
             refuse,
+            delay,
             policies: Mutex::default(),
         }),
         session_timeout: time::Duration::minutes(5),
@@ -134,6 +153,7 @@ async fn harness_with(admin: AdminConfig, refuse: bool) -> Harness {
         plugins,
         metrics,
         payload_limit: 4096,
+        request_timeout,
     };
     Harness {
         state: Arc::new(kbs),
@@ -780,4 +800,25 @@ async fn authenticated_admin_without_the_role_is_403() {
     assert!(!detail.contains(&token));
     let response = h.get("/kbs/v0/attestation-policy", &[]).await;
     problem(response, StatusCode::UNAUTHORIZED, "AdminAuthAccess").await;
+}
+
+#[tokio::test]
+async fn slow_requests_get_a_408_problem() {
+    let h = harness_full(
+        AdminConfig::InsecureAllowAll {},
+        false,
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_millis(50),
+    )
+    .await;
+    let (cookie, nonce) = h.auth().await;
+    let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
+    let response = h
+        .post_json(
+            "/kbs/v0/attest",
+            Some(&cookie),
+            attestation_body(&nonce, &key),
+        )
+        .await;
+    problem(response, StatusCode::REQUEST_TIMEOUT, "RequestTimeout").await;
 }
