@@ -69,9 +69,18 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The detail comes from the server: print it on one line, without control characters
+        // a hostile server could use to forge terminal output.
+        let detail: String = self
+            .detail
+            .split(char::is_control)
+            .filter(|part| !part.trim().is_empty())
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
         match self.variant() {
-            Some(variant) => write!(f, "{} ({}, HTTP {})", self.detail, variant, self.status),
-            None => write!(f, "{} (HTTP {})", self.detail, self.status),
+            Some(variant) => write!(f, "{detail} ({variant}, HTTP {})", self.status),
+            None => write!(f, "{detail} (HTTP {})", self.status),
         }
     }
 }
@@ -91,8 +100,9 @@ pub enum ClientError {
     /// A caller-supplied value is unusable (a resource path, a PEM file, a policy text).
     #[error("invalid input: {0}")]
     InvalidInput(String),
-    /// The HTTP client could not be built or the request could not be sent or read.
-    #[error("HTTP transport error: {0}")]
+    /// The HTTP client could not be built or the request could not be sent or read. The cause
+    /// (connection refused, TLS failure, ...) is the error's source.
+    #[error("HTTP transport error")]
     Transport(#[source] reqwest::Error),
     /// The KBS refused the request with 401 (after re-attesting where the flow allows it), the
     /// answer upstream clients report as "request unauthorized".
@@ -117,8 +127,9 @@ pub enum ClientError {
     /// An admin operation was requested but neither a signing key nor a token was configured.
     #[error("no admin credentials: configure an admin signing key or an admin token")]
     NoAdminCredentials,
-    /// A JOSE operation failed (key parsing, JWE decryption, JWT signing, JCS hashing).
-    #[error("JOSE error: {0}")]
+    /// A JOSE operation failed (key parsing, JWE decryption, JWT signing, JCS hashing); the
+    /// cause is the error's source.
+    #[error("JOSE operation failed")]
     Jose(#[from] jose::Error),
 }
 
@@ -179,6 +190,16 @@ mod tests {
         assert_eq!(p.detail, "length limit exceeded");
         let p = Problem::from_response(413, b"");
         assert_eq!(p.detail, "Payload Too Large");
+    }
+
+    #[test]
+    fn display_keeps_the_detail_on_one_line_without_control_characters() {
+        let body = br#"{"type":"t/PolicyEngineError","detail":"does not compile:\n  line 2\u001b[31m red"}"#;
+        let p = Problem::from_response(400, body);
+        assert_eq!(
+            p.to_string(),
+            "does not compile: line 2 [31m red (PolicyEngineError, HTTP 400)"
+        );
     }
 
     #[test]

@@ -266,3 +266,21 @@ async fn config_needs_exactly_one_credential_and_one_policy_source() {
     .await;
     assert!(!out.status.success());
 }
+
+#[tokio::test]
+async fn an_unreachable_kbs_is_one_error_line_with_the_cause() {
+    // port 1 on loopback: nothing listens there
+    let out = kbs_client(args(&[
+        "--url",
+        "http://127.0.0.1:1",
+        "get-resource",
+        "--path",
+        "a/b/c",
+    ]))
+    .await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.starts_with("Error: HTTP transport error: "), "{err}");
+    assert!(err.to_lowercase().contains("connect"), "{err}");
+}
