@@ -207,3 +207,34 @@ async fn the_token_carries_the_runtime_data_and_tee_public_key() {
     );
     assert!(claims["exp"].as_i64().unwrap() > common::now());
 }
+
+#[tokio::test]
+async fn sample_device_evidence_becomes_its_own_submodule() {
+    let policy = r#"package policy
+import rego.v1
+
+default allow := false
+
+allow if {
+	input.submods.gpu0["ear.veraison.annotated-evidence"].sampledevice.svn == "2"
+}
+"#;
+    let (_env, kbs, _admin) = setup(policy).await;
+    let with_device = kbs
+        .client_builder()
+        .attester(std::sync::Arc::new(
+            kbs_client::SampleAttester::new().with_sample_device(true),
+        ))
+        .build()
+        .unwrap();
+    let token = with_device
+        .attest()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", kbs.stderr()));
+    let claims = claims(&token);
+    assert!(claims["submods"]["gpu0"].is_object(), "{claims:#}");
+    let got = with_device.get_resource(PATH).await.unwrap();
+    assert_eq!(got.as_slice(), SECRET);
+    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
+    assert_eq!(err.problem().unwrap().variant(), Some("PolicyDeny"));
+}
