@@ -390,8 +390,16 @@ impl SessionStore for MemorySessionStore {
 
 /// Starts the background task that deletes expired sessions every [`SWEEP_INTERVAL`].
 pub fn spawn_sweeper(store: Arc<dyn SessionStore>) -> tokio::task::JoinHandle<()> {
+    spawn_sweeper_every(store, SWEEP_INTERVAL)
+}
+
+/// Starts the background task that deletes expired sessions every `interval`.
+pub fn spawn_sweeper_every(
+    store: Arc<dyn SessionStore>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(SWEEP_INTERVAL);
+        let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
@@ -535,6 +543,22 @@ mod tests {
             .unwrap();
         assert_eq!(store.sweep(t0()).await.unwrap(), 1);
         assert!(store.get(&live, t0()).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn sweeper_removes_expired_sessions_in_the_background() {
+        let store = Arc::new(MemorySessionStore::new());
+        let expired = OffsetDateTime::now_utc() - TimeDuration::seconds(1);
+        store.create(request(), "a".into(), expired).await.unwrap();
+        let task = spawn_sweeper_every(store.clone(), Duration::from_millis(10));
+        for _ in 0..200 {
+            if store.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        task.abort();
+        assert!(store.is_empty());
     }
 
     #[test]
