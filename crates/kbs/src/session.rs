@@ -390,16 +390,8 @@ impl SessionStore for MemorySessionStore {
 
 /// Starts the background task that deletes expired sessions every [`SWEEP_INTERVAL`].
 pub fn spawn_sweeper(store: Arc<dyn SessionStore>) -> tokio::task::JoinHandle<()> {
-    spawn_sweeper_every(store, SWEEP_INTERVAL)
-}
-
-/// Starts the background task that deletes expired sessions every `interval`.
-pub fn spawn_sweeper_every(
-    store: Arc<dyn SessionStore>,
-    interval: Duration,
-) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
+        let mut ticker = tokio::time::interval(SWEEP_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
@@ -545,20 +537,19 @@ mod tests {
         assert!(store.get(&live, t0()).await.unwrap().is_some());
     }
 
-    #[tokio::test]
-    async fn sweeper_removes_expired_sessions_in_the_background() {
+    #[tokio::test(start_paused = true)]
+    async fn sweeper_removes_expired_sessions_every_minute() {
         let store = Arc::new(MemorySessionStore::new());
         let expired = OffsetDateTime::now_utc() - TimeDuration::seconds(1);
+        let task = spawn_sweeper(store.clone());
+        // The first tick fires at once; let it pass with nothing to sweep.
+        tokio::task::yield_now().await;
         store.create(request(), "a".into(), expired).await.unwrap();
-        let task = spawn_sweeper_every(store.clone(), Duration::from_millis(10));
-        for _ in 0..200 {
-            if store.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        task.abort();
+        tokio::time::sleep(SWEEP_INTERVAL - Duration::from_secs(1)).await;
+        assert_eq!(store.len(), 1);
+        tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(store.is_empty());
+        task.abort();
     }
 
     #[test]

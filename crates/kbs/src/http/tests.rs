@@ -802,7 +802,7 @@ async fn authenticated_admin_without_the_role_is_403() {
     problem(response, StatusCode::UNAUTHORIZED, "AdminAuthAccess").await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn slow_requests_get_a_408_problem() {
     let h = harness_full(
         AdminConfig::InsecureAllowAll {},
