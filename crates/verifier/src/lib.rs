@@ -23,10 +23,12 @@
 //! ```
 
 mod claims;
+pub mod collateral;
 mod config;
 mod error;
 mod registry;
 pub mod sample;
+pub mod snp;
 
 use async_trait::async_trait;
 use serde_json::Value;
