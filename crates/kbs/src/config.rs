@@ -725,6 +725,40 @@ storage_backend_type = "kvstorage"
         assert!(matches!(err, ConfigError::InvalidTimeout(0)));
     }
 
+    /// Upstream's `kbs/test_data/configs/tls-profile-*.toml` (the TLS lines; the rest of each
+    /// file is the same gRPC-AS / DenyAll / memory block).
+    const UPSTREAM_TLS_PROFILES: [&str; 5] = [
+        "tls_profile = \"old\"",
+        "tls_profile = \"intermediate\"",
+        "tls_profile = \"modern\"",
+        "tls_profile = \"custom\"\ntls_min_version = \"1.3\"\n\
+         tls_ciphers = \"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256\"\n\
+         tls_groups = \"X25519:secp384r1\"",
+        "tls_profile = \"custom\"\ntls_min_version = \"1.3\"\ntls_max_version = \"1.3\"\n\
+         tls_ciphers = \"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256\"\n\
+         tls_groups = \"X25519MLKEM768:X25519:secp256r1\"",
+    ];
+
+    #[test]
+    fn upstream_tls_profile_configs_load() {
+        for tls in UPSTREAM_TLS_PROFILES {
+            let text = format!(
+                "[http_server]\nsockets = [\"0.0.0.0:8080\"]\nprivate_key = \"/etc/kbs-private.key\"\n\
+                 certificate = \"/etc/kbs-cert.pem\"\n{tls}\n\
+                 [attestation_service]\ntype = \"coco_as_grpc\"\nas_addr = \"http://127.0.0.1:50001\"\n\
+                 [admin]\nauthorization_mode = \"DenyAll\"\n\
+                 [storage_backend]\nstorage_type = \"memory\"\n"
+            );
+            let c = KbsConfig::from_toml(&text).unwrap();
+            TlsSettings::resolve(&c.http_server.tls_knobs()).unwrap();
+            // Everything but the (unavailable) gRPC AS is accepted.
+            assert!(
+                matches!(c.validate(), Err(ConfigError::BackendNotAvailable { .. })),
+                "{tls}"
+            );
+        }
+    }
+
     #[test]
     fn session_storage_type_is_a_top_level_key() {
         let c = load(
