@@ -75,17 +75,19 @@ enum Commands {
 }
 
 #[derive(Args)]
-#[group(id = "admin_credentials", required = true, multiple = false, args = ["auth_private_key", "admin_token_file"])]
+// exactly one credential; the other flags (role, issuer, audience) combine with either
+#[group(skip)]
+#[command(group = clap::ArgGroup::new("admin_credentials").required(true).multiple(false))]
 struct Config {
     #[command(subcommand)]
     command: ConfigCommands,
 
     /// PEM private key (Ed25519, P-256 or RSA) that signs a short-lived admin token per request.
-    #[arg(long)]
+    #[arg(long, group = "admin_credentials")]
     auth_private_key: Option<PathBuf>,
 
     /// File holding a ready-made admin token (JWT).
-    #[arg(long)]
+    #[arg(long, group = "admin_credentials")]
     admin_token_file: Option<PathBuf>,
 
     /// `role` claim of minted admin tokens.

@@ -284,3 +284,37 @@ async fn an_unreachable_kbs_is_one_error_line_with_the_cause() {
     assert!(err.starts_with("Error: HTTP transport error: "), "{err}");
     assert!(err.to_lowercase().contains("connect"), "{err}");
 }
+
+#[tokio::test]
+async fn admin_claim_flags_combine_with_the_key() {
+    let admin = SigningKey::generate_ed25519().unwrap();
+    let state = MockState {
+        admin_key: Some(admin.verifying_key()),
+        ..MockState::default()
+    };
+    let (url, state) = mock::start(state).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = write(dir.path(), "admin.key", admin.to_pem().unwrap().as_bytes());
+    let out = kbs_client(args(&[
+        "--url",
+        &url,
+        "config",
+        "--auth-private-key",
+        &key_file,
+        "--admin-role",
+        "tester",
+        "--admin-issuer",
+        "issuer",
+        "--admin-audience",
+        "kbs",
+        "set-resource-policy",
+        "--deny-all",
+    ]))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = state.lock().unwrap();
+    let claims = s.admin_requests[0].claims.clone().unwrap();
+    assert_eq!(claims["role"], "tester");
+    assert_eq!(claims["iss"], "issuer");
+    assert_eq!(claims["aud"], json!(["kbs"]));
+}

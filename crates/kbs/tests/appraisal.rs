@@ -238,3 +238,24 @@ allow if {
     let err = kbs.guest().get_resource(PATH).await.unwrap_err();
     assert_eq!(err.problem().unwrap().variant(), Some("PolicyDeny"));
 }
+
+#[tokio::test]
+async fn attestation_policies_can_be_listed_read_and_deleted() {
+    let (_env, _kbs, admin) = setup(policies::ALLOW_ALL).await;
+    let text = "package policy\nimport rego.v1\n\ndefault executables := 33\n";
+    admin.set_attestation_policy("e2e_tmp", text).await.unwrap();
+    let ids = admin.list_attestation_policies().await.unwrap();
+    assert!(ids.contains(&"e2e_tmp".to_owned()), "{ids:?}");
+    assert!(ids.contains(&"default_cpu".to_owned()), "{ids:?}");
+    assert_eq!(admin.get_attestation_policy("e2e_tmp").await.unwrap(), text);
+    admin.delete_attestation_policy("e2e_tmp").await.unwrap();
+    let err = admin.get_attestation_policy("e2e_tmp").await.unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err}");
+    assert!(
+        !admin
+            .list_attestation_policies()
+            .await
+            .unwrap()
+            .contains(&"e2e_tmp".to_owned())
+    );
+}

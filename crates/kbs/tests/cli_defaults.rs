@@ -192,3 +192,113 @@ async fn embedded_defaults_with_the_cli() {
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("Cannot verify token"), "{err}");
 }
+
+#[tokio::test]
+async fn cli_admin_commands_against_a_configured_kbs() {
+    let bin = kbs_client_bin();
+    let env = common::KbsEnv::new();
+    let kbs = env.start();
+    let key = env.dir.path().join("admin.key");
+    std::fs::write(&key, env.admin_key.to_pem().unwrap().as_bytes()).unwrap();
+    let policy = env.dir.path().join("as.rego");
+    std::fs::write(
+        &policy,
+        "package policy\nimport rego.v1\n\ndefault executables := 33\n",
+    )
+    .unwrap();
+    let secret = env.dir.path().join("secret");
+    std::fs::write(&secret, b"cli admin secret").unwrap();
+    let admin = |rest: &[&str]| {
+        let mut all = vec![
+            "--url",
+            kbs.url.as_str(),
+            "config",
+            "--auth-private-key",
+            key.to_str().unwrap(),
+            "--admin-issuer",
+            common::ADMIN_ISSUER,
+            "--admin-audience",
+            common::ADMIN_AUDIENCE,
+        ];
+        all.extend_from_slice(rest);
+        run(&bin, &all)
+    };
+
+    ok(&admin(&[
+        "set-resource",
+        "--path",
+        "a/b/c",
+        "--resource-file",
+        secret.to_str().unwrap(),
+    ]));
+    ok(&admin(&["set-resource-policy", "--allow-all"]));
+    assert_eq!(
+        ok(&admin(&["get-resource-policy"])).trim(),
+        r#"["resource-policy"]"#
+    );
+    let out = ok(&run(
+        &bin,
+        &["--url", &kbs.url, "get-resource", "--path", "a/b/c"],
+    ));
+    assert_eq!(STANDARD.decode(out.trim()).unwrap(), b"cli admin secret");
+
+    ok(&admin(&[
+        "set-attestation-policy",
+        "--id",
+        "cli_policy",
+        "--policy-file",
+        policy.to_str().unwrap(),
+    ]));
+    assert!(ok(&admin(&["list-attestation-policies"])).contains("\"cli_policy\""));
+    assert_eq!(
+        ok(&admin(&["get-attestation-policy", "--id", "cli_policy"])),
+        std::fs::read_to_string(&policy).unwrap()
+    );
+    ok(&admin(&["delete-attestation-policy", "--id", "cli_policy"]));
+    assert!(
+        !admin(&["get-attestation-policy", "--id", "cli_policy"])
+            .status
+            .success()
+    );
+
+    ok(&admin(&["set-sample-reference-value", "svn", "1"]));
+    ok(&admin(&[
+        "set-sample-reference-value",
+        "major_version",
+        "1",
+        "--as-integer",
+        "--as-single-value",
+    ]));
+    assert_eq!(
+        ok(&admin(&["get-reference-value", "--id", "svn"])).trim(),
+        r#"["1"]"#
+    );
+    assert_eq!(
+        ok(&admin(&["get-reference-value", "--id", "major_version"])).trim(),
+        "1"
+    );
+
+    ok(&admin(&["delete-resource", "--path", "a/b/c"]));
+    let gone = run(
+        &bin,
+        &["--url", &kbs.url, "get-resource", "--path", "a/b/c"],
+    );
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("HTTP 404"));
+
+    // without issuer and audience flags the configured KBS refuses the minted token
+    let refused = run(
+        &bin,
+        &[
+            "--url",
+            &kbs.url,
+            "config",
+            "--auth-private-key",
+            key.to_str().unwrap(),
+            "set-resource-policy",
+            "--deny-all",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("AdminAuthAccess"));
+}
