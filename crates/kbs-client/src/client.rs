@@ -238,18 +238,19 @@ impl KbsClient {
                 "/auth answer carries no {SESSION_COOKIE} cookie"
             ))
         })?;
-        self.set_session(Some(cookie.clone()));
 
         let attestation = self.attestation_for(&challenge)?;
         let response = self
             .http
             .post(self.endpoint("attest")?)
-            .header(COOKIE, cookie)
+            .header(COOKIE, cookie.clone())
             .json(&attestation)
             .send()
             .await?;
         let response = check_status(response).await?;
         let token: TokenResponse = read_json(response).await?;
+        // only an attested session is worth re-sending: an unattested one is refused anyway
+        self.set_session(Some(cookie));
         Ok(token.token)
     }
 
