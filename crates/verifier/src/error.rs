@@ -46,4 +46,8 @@ pub enum Error {
     /// Claims produced by a verifier were not a JSON object.
     #[error("verifier claims must be a JSON object")]
     ClaimsNotObject,
+
+    /// Azure vTPM evidence (TPM quote, HCL report) failed a check (the variant names which).
+    #[error(transparent)]
+    Vtpm(#[from] crate::vtpm::VtpmError),
 }

@@ -29,6 +29,7 @@ mod error;
 mod registry;
 pub mod sample;
 pub mod snp;
+pub mod vtpm;
 
 use async_trait::async_trait;
 use serde_json::Value;
