@@ -11,7 +11,7 @@ use crate::config::{AttestationServiceConfig, ConfigError, KbsConfig};
 use crate::metrics::Metrics;
 use crate::plugins::{self, PluginRegistry, ResourceObserver, ResourceOp};
 use crate::resource_policy::{self, POLICY_NAMESPACE, ResourcePolicy};
-use crate::session::{MemorySessionStore, SessionStore};
+use crate::session::{KvSessionStore, MemorySessionStore, SESSION_NAMESPACE, SessionStore};
 use crate::token::{self, TokenVerifier};
 
 /// Shared state of the HTTP handlers.
@@ -99,7 +99,14 @@ impl Kbs {
         let resource_policy =
             ResourcePolicy::new(storage.namespace(POLICY_NAMESPACE, None)?).await?;
         let admin = AdminAuth::new(&config.admin).await?;
-        let sessions: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new());
+        // In memory unless asked for explicitly: a session lives minutes, and the default
+        // store needs no I/O per request.
+        let sessions: Arc<dyn SessionStore> = match config.session_storage_type {
+            None | Some(storage::StorageType::Memory) => Arc::new(MemorySessionStore::new()),
+            Some(kind) => Arc::new(KvSessionStore::new(
+                storage.namespace(SESSION_NAMESPACE, Some(kind))?,
+            )),
+        };
 
         Ok(Self {
             sessions,
@@ -257,6 +264,26 @@ storage_backend_type = "kvstorage"
         )
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn session_storage_type_puts_sessions_in_that_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "session_storage_type = \"LocalFs\"\n{CONFIG}\n[storage_backend.backends.local_fs]\n\
+             dir_path = {:?}\n",
+            dir.path().to_str().unwrap()
+        );
+        let config = KbsConfig::from_toml(&text).unwrap();
+        let state: AppState = Arc::new(Kbs::from_config(&config).await.unwrap());
+        let request = json!({"version": "0.4.0", "tee": "sample", "extra-params": ""}).to_string();
+        let (status, _, cookie) = send(&state, post("/kbs/v0/auth", None, request)).await;
+        assert_eq!(status, StatusCode::OK);
+        let id = cookie
+            .unwrap()
+            .trim_start_matches("kbs-session-id=")
+            .to_owned();
+        assert!(dir.path().join("kbs_protocol_session").join(id).is_file());
     }
 
     #[tokio::test]

@@ -42,7 +42,7 @@ pub struct KbsConfig {
     /// `[storage_backend]`: defaults to `Memory`.
     #[serde(default)]
     pub storage_backend: StorageConfig,
-    /// Storage type for sessions; defaults to `storage_backend.storage_type`.
+    /// Storage type for sessions (namespace `kbs_protocol_session`); in memory when unset.
     #[serde(default)]
     pub session_storage_type: Option<StorageType>,
     /// `[[plugins]]`: none enabled by default.
@@ -403,14 +403,6 @@ impl KbsConfig {
                     .to_owned(),
             );
         }
-        if let Some(t) = self.session_storage_type {
-            if t != StorageType::Memory {
-                warnings.push(format!(
-                    "session_storage_type = \"{t}\" is not honoured yet: sessions are kept in \
-                     memory (a restart ends them; replicas do not share them)"
-                ));
-            }
-        }
         if let Ok(tls) = TlsSettings::resolve(&self.http_server.tls_knobs()) {
             if !self.http_server.insecure_http {
                 warnings.extend(tls.warnings);
@@ -767,10 +759,5 @@ storage_backend_type = "kvstorage"
         )
         .unwrap();
         assert_eq!(c.session_storage_type, Some(StorageType::LocalFs));
-        assert!(
-            c.warnings()
-                .iter()
-                .any(|w| w.contains("session_storage_type"))
-        );
     }
 }

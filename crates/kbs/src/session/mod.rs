@@ -10,6 +10,8 @@
 //! Expired sessions are invisible: every lookup checks the expiry against the `now` it is given
 //! and deletes what has expired; [`spawn_sweeper`] removes the ones nobody asks for.
 
+mod kv;
+
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
@@ -21,6 +23,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kbs_types::Request;
 use time::OffsetDateTime;
+
+pub use kv::{KvSessionStore, SESSION_NAMESPACE};
 
 /// How often [`spawn_sweeper`] scans for expired sessions.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
