@@ -5,6 +5,8 @@
 //! source returns is checked by the verifier that asked for it, so a source is never trusted.
 
 pub mod amd;
+pub mod cache;
+pub mod fetch;
 
 use std::io;
 use std::path::PathBuf;
@@ -46,6 +48,10 @@ pub enum CollateralError {
         /// The configured source type.
         source_name: &'static str,
     },
+
+    /// A download from a collateral server failed (status, timeout, size cap, cache).
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
 
     /// No source is configured, or every configured source failed.
     #[error("no collateral source could provide {what}")]

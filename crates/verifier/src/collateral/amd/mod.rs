@@ -1,5 +1,7 @@
 //! AMD collateral: where a VCEK comes from when the evidence does not carry one.
 
+pub mod kds;
+
 use std::path::PathBuf;
 
 use async_trait::async_trait;

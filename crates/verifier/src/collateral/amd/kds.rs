@@ -1,0 +1,114 @@
+//! AMD's Key Distribution Service (KDS) as a [`VcekSource`] (verifiers spec §1.2 step 4).
+//!
+//! `GET <base_url>/vcek/v1/<Milan|Genoa|Turin>/<hwid hex>?[fmcSPL=..&]blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=..`
+//! answers the DER VCEK of one chip at one TCB. Responses are cached through a [`Fetcher`]
+//! under the KDS offline-store layout (`vcek/<hwid hex>/<tcb>_vcek.der`), so a cache directory
+//! filled online can serve later as an `OfflineStore`. The certificate is not trusted here:
+//! the snp verifier checks it against the embedded AMD roots and the report.
+
+use async_trait::async_trait;
+
+use super::VcekSource;
+use crate::collateral::CollateralError;
+use crate::collateral::cache::CacheKey;
+use crate::collateral::fetch::Fetcher;
+use crate::snp::{Product, TcbVersion};
+
+/// AMD's public KDS.
+pub const DEFAULT_KDS_BASE_URL: &str = "https://kdsintf.amd.com";
+
+/// Fetches VCEKs from an AMD KDS (or a mirror at another base URL).
+#[derive(Debug, Clone)]
+pub struct KdsVcekSource {
+    base_url: String,
+    fetcher: Fetcher,
+}
+
+impl KdsVcekSource {
+    /// A source asking the KDS at `base_url` (e.g. [`DEFAULT_KDS_BASE_URL`]) through `fetcher`.
+    pub fn new(base_url: impl Into<String>, fetcher: Fetcher) -> Self {
+        let base_url = base_url.into().trim_end_matches('/').to_owned();
+        Self { base_url, fetcher }
+    }
+
+    /// The KDS base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The VCEK URL for `hwid` at `tcb`.
+    pub fn vcek_url(&self, product: Product, hwid: &[u8; 64], tcb: &TcbVersion) -> String {
+        let hwid = kds_hwid(product, hwid);
+        // SPLs are zero-padded decimals, as AMD documents them and upstream sends them.
+        let fmc = match (product, tcb.fmc) {
+            (Product::Turin, Some(fmc)) => format!("fmcSPL={fmc:02}&"),
+            _ => String::new(),
+        };
+        format!(
+            "{}/vcek/v1/{}/{hwid}?{fmc}blSPL={:02}&teeSPL={:02}&snpSPL={:02}&ucodeSPL={:02}",
+            self.base_url,
+            product.name(),
+            tcb.bootloader,
+            tcb.tee,
+            tcb.snp,
+            tcb.microcode
+        )
+    }
+}
+
+#[async_trait]
+impl VcekSource for KdsVcekSource {
+    async fn vek(
+        &self,
+        product: Product,
+        hwid: &[u8; 64],
+        tcb: &TcbVersion,
+    ) -> Result<Vec<u8>, CollateralError> {
+        // A chip_id masked by the guest policy (MASK_CHIP_ID) is all zeros: asking the KDS for
+        // it only costs a request and a 404.
+        if hwid.iter().all(|&b| b == 0) {
+            return Err(CollateralError::BadRequest {
+                what: "vcek",
+                reason: "the report's chip_id is all zeros (masked)",
+            });
+        }
+        let key = cache_key(product, hwid, tcb)?;
+        let url = self.vcek_url(product, hwid, tcb);
+        let der = self.fetcher.fetch(&key, &url).await?;
+        Ok(der.to_vec())
+    }
+}
+
+/// The hardware ID as the KDS keys it: lower-case hex of the 64-byte chip_id, but only its
+/// first 8 bytes on Turin, whose chip IDs are 8 bytes long (spec §1.2 step 4).
+fn kds_hwid(product: Product, hwid: &[u8; 64]) -> String {
+    match product {
+        Product::Turin => hex::encode(&hwid[..8]),
+        Product::Milan | Product::Genoa => hex::encode(hwid),
+    }
+}
+
+/// `vcek/<hwid>/bl<NN>_tee<NN>_snp<NN>_ucode<NN>[_fmc<NN>]_vcek.der`: upstream's offline-store
+/// file name for the VCEK.
+fn cache_key(
+    product: Product,
+    hwid: &[u8; 64],
+    tcb: &TcbVersion,
+) -> Result<CacheKey, CollateralError> {
+    let fmc = match (product, tcb.fmc) {
+        (Product::Turin, Some(fmc)) => format!("_fmc{fmc:02}"),
+        _ => String::new(),
+    };
+    let key = format!(
+        "vcek/{}/bl{:02}_tee{:02}_snp{:02}_ucode{:02}{fmc}_vcek.der",
+        kds_hwid(product, hwid),
+        tcb.bootloader,
+        tcb.tee,
+        tcb.snp,
+        tcb.microcode
+    );
+    Ok(CacheKey::new(key).map_err(crate::collateral::fetch::FetchError::from)?)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,381 @@
+//! Fetching collateral over HTTP(S), through a [`CollateralCache`].
+//!
+//! A [`Fetcher`] answers from the cache when it can. On a miss it downloads the URL once, however
+//! many verifications ask for the same key at the same time: the first caller starts one
+//! download task and every caller waits for its result, so a burst of attestations from new
+//! chips costs AMD's or Hygon's KDS one request per chip, not one per attestation. No lock is
+//! held while the download runs.
+//!
+//! Every download is bounded: a total timeout, a cap on the response size, and a bounded number
+//! of retries when the server says it is overloaded (HTTP 429 or 503), waiting as long as its
+//! `Retry-After` asks (never longer than [`FetchPolicy::max_backoff`]) or, without that header,
+//! an exponentially growing delay.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use tokio::sync::watch;
+
+use super::cache::{CacheError, CacheKey, CollateralCache};
+
+/// Limits applied to every download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchPolicy {
+    /// Total time for one attempt: connecting, sending, and reading the whole body.
+    pub timeout: Duration,
+    /// Time to establish a connection, within [`FetchPolicy::timeout`].
+    pub connect_timeout: Duration,
+    /// Largest response body accepted; larger responses are refused, not truncated.
+    pub max_response_bytes: usize,
+    /// Attempts per download, including the first (at least one).
+    pub max_attempts: u32,
+    /// Delay before the first retry when the server sent no `Retry-After`; doubled per retry.
+    pub initial_backoff: Duration,
+    /// Longest single wait. A `Retry-After` asking for more ends the download at once, so a
+    /// verification is never parked for an hour behind a rate limit.
+    pub max_backoff: Duration,
+}
+
+impl Default for FetchPolicy {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(10),
+            // A VCEK is ~1.4 KiB, an HSK+CEK pair ~3 KiB, a KDS cert_chain ~4 KiB.
+            max_response_bytes: 64 * 1024,
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why collateral could not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The URL does not parse.
+    #[error("invalid collateral url `{url}`")]
+    InvalidUrl {
+        /// The rejected URL.
+        url: String,
+    },
+    /// The HTTP client could not be built (e.g. no TLS roots).
+    #[error("could not build the collateral http client: {reason}")]
+    Client {
+        /// The client's error message.
+        reason: String,
+    },
+    /// Connecting or talking to the server failed.
+    #[error("could not fetch collateral from {url}: {reason}")]
+    Request {
+        /// The URL fetched.
+        url: String,
+        /// The innermost cause (e.g. `Connection refused (os error 111)`).
+        reason: String,
+    },
+    /// An attempt took longer than [`FetchPolicy::timeout`].
+    #[error("fetching collateral from {url} timed out after {timeout:?}")]
+    Timeout {
+        /// The URL fetched.
+        url: String,
+        /// The configured timeout.
+        timeout: Duration,
+    },
+    /// The server answered with an error status (e.g. 404 for an unknown chip or TCB).
+    #[error("collateral server answered http {status} for {url}")]
+    Status {
+        /// The URL fetched.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The server kept answering 429/503 until the attempts ran out.
+    #[error("collateral server still answered http {status} for {url} after {attempts} attempts")]
+    RateLimited {
+        /// The URL fetched.
+        url: String,
+        /// The last status (429 or 503).
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The server asked to wait longer than [`FetchPolicy::max_backoff`].
+    #[error(
+        "collateral server asked to retry {url} after {retry_after:?}, longer than the {max_wait:?} allowed"
+    )]
+    RetryAfterTooLong {
+        /// The URL fetched.
+        url: String,
+        /// The server's `Retry-After`.
+        retry_after: Duration,
+        /// The configured [`FetchPolicy::max_backoff`].
+        max_wait: Duration,
+    },
+    /// The response body is larger than [`FetchPolicy::max_response_bytes`].
+    #[error("collateral response from {url} exceeds {limit} bytes")]
+    TooLarge {
+        /// The URL fetched.
+        url: String,
+        /// The configured cap.
+        limit: usize,
+    },
+    /// The download task ended without a result (the runtime shut down or the task panicked).
+    #[error("collateral download from {url} was aborted")]
+    Aborted {
+        /// The URL fetched.
+        url: String,
+    },
+    /// The cache could not be read or written.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+/// Fetches collateral through a cache, coalescing concurrent misses (module docs).
+///
+/// Cheap to clone; clones share the HTTP client, the cache and the downloads in flight.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    inner: Arc<Inner>,
+}
+
+type Outcome = Option<Result<Arc<[u8]>, FetchError>>;
+
+#[derive(Debug)]
+struct Inner {
+    client: reqwest::Client,
+    cache: Arc<CollateralCache>,
+    policy: FetchPolicy,
+    in_flight: Mutex<HashMap<CacheKey, watch::Receiver<Outcome>>>,
+}
+
+impl Fetcher {
+    /// A fetcher storing what it downloads in `cache`, with the limits in `policy`.
+    pub fn new(cache: Arc<CollateralCache>, policy: FetchPolicy) -> Result<Self, FetchError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(policy.connect_timeout)
+            .timeout(policy.timeout)
+            // KDS endpoints answer directly; a short redirect budget still allows a CDN move.
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .map_err(|err| FetchError::Client {
+                reason: root_cause(&err),
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                cache,
+                policy,
+                in_flight: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The cache this fetcher reads and fills.
+    pub fn cache(&self) -> &Arc<CollateralCache> {
+        &self.inner.cache
+    }
+
+    /// The limits this fetcher applies.
+    pub fn policy(&self) -> &FetchPolicy {
+        &self.inner.policy
+    }
+
+    /// The entry for `key`: from the cache, else downloaded from `url` and cached.
+    ///
+    /// Failures are not cached: the next call tries again. Concurrent calls for the same key
+    /// share one download and its result, error included.
+    pub async fn fetch(&self, key: &CacheKey, url: &str) -> Result<Arc<[u8]>, FetchError> {
+        if let Some(value) = self.inner.cache.get(key).await? {
+            return Ok(value);
+        }
+        let mut outcome = self.join_or_start(key, url)?;
+        let result = match outcome.wait_for(Option::is_some).await {
+            Ok(done) => done.clone(),
+            Err(_) => None,
+        };
+        result.unwrap_or_else(|| Err(FetchError::Aborted { url: url.into() }))
+    }
+
+    /// Returns the receiver of the download for `key`, starting the download if none runs.
+    fn join_or_start(
+        &self,
+        key: &CacheKey,
+        url: &str,
+    ) -> Result<watch::Receiver<Outcome>, FetchError> {
+        let mut in_flight = self.inner.in_flight();
+        if let Some(outcome) = in_flight.get(key) {
+            return Ok(outcome.clone());
+        }
+        let parsed =
+            reqwest::Url::parse(url).map_err(|_| FetchError::InvalidUrl { url: url.into() })?;
+        let (sender, receiver) = watch::channel(None);
+        in_flight.insert(key.clone(), receiver.clone());
+        drop(in_flight);
+
+        // The download runs in its own task so that a caller giving up (a cancelled request)
+        // does not cancel it for the others waiting on the same key.
+        let guard = InFlightGuard {
+            inner: self.inner.clone(),
+            key: key.clone(),
+        };
+        tokio::spawn(async move {
+            let result = guard.inner.download_into_cache(&guard.key, parsed).await;
+            // Leave the map before publishing: a caller arriving afterwards finds the entry
+            // in the cache (on success) or starts a fresh attempt (on failure).
+            drop(guard);
+            let _ = sender.send(Some(result));
+        });
+        Ok(receiver)
+    }
+}
+
+impl Inner {
+    fn in_flight(&self) -> MutexGuard<'_, HashMap<CacheKey, watch::Receiver<Outcome>>> {
+        // Each critical section is one map lookup/insert/remove, so a poisoned map is intact.
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn download_into_cache(
+        &self,
+        key: &CacheKey,
+        url: reqwest::Url,
+    ) -> Result<Arc<[u8]>, FetchError> {
+        // A download for this key may have finished between our caller's miss and the start
+        // of this one.
+        if let Some(value) = self.cache.get(key).await? {
+            return Ok(value);
+        }
+        let body: Arc<[u8]> = self.download(url).await?.into();
+        self.cache.put(key, body.clone()).await?;
+        Ok(body)
+    }
+
+    async fn download(&self, url: reqwest::Url) -> Result<Vec<u8>, FetchError> {
+        let policy = &self.policy;
+        let url_text = url.to_string();
+        let mut backoff = policy.initial_backoff;
+        let mut attempt = 1;
+        loop {
+            let mut response = self
+                .client
+                .get(url.clone())
+                .send()
+                .await
+                .map_err(|err| request_error(&url_text, &err, policy))?;
+            let status = response.status();
+            if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE
+            {
+                if attempt >= policy.max_attempts {
+                    return Err(FetchError::RateLimited {
+                        url: url_text,
+                        status: status.as_u16(),
+                        attempts: attempt,
+                    });
+                }
+                let delay = match retry_after(response.headers(), SystemTime::now()) {
+                    Some(asked) if asked > policy.max_backoff => {
+                        return Err(FetchError::RetryAfterTooLong {
+                            url: url_text,
+                            retry_after: asked,
+                            max_wait: policy.max_backoff,
+                        });
+                    }
+                    Some(asked) => asked,
+                    None => backoff,
+                };
+                backoff = backoff.saturating_mul(2).min(policy.max_backoff);
+                attempt += 1;
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+            if !status.is_success() {
+                return Err(FetchError::Status {
+                    url: url_text,
+                    status: status.as_u16(),
+                });
+            }
+
+            let limit = policy.max_response_bytes;
+            let too_large = || FetchError::TooLarge {
+                url: url_text.clone(),
+                limit,
+            };
+            // Refuse early when the server announces the size; still count while streaming,
+            // since a chunked body has no announced size and a server may lie.
+            if response
+                .content_length()
+                .is_some_and(|length| length > limit as u64)
+            {
+                return Err(too_large());
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|err| request_error(&url_text, &err, policy))?
+            {
+                if body.len().saturating_add(chunk.len()) > limit {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            return Ok(body);
+        }
+    }
+}
+
+/// Removes a key from the in-flight map when its download task ends, even by panic, so a
+/// later call can start a new download instead of waiting forever.
+struct InFlightGuard {
+    inner: Arc<Inner>,
+    key: CacheKey,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.inner.in_flight().remove(&self.key);
+    }
+}
+
+/// The delay a `Retry-After` header asks for at `now`: delta-seconds or an HTTP date
+/// (RFC 9110 §10.2.3). A date in the past means "now". Unparseable values are ignored.
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+fn request_error(url: &str, err: &reqwest::Error, policy: &FetchPolicy) -> FetchError {
+    if err.is_timeout() {
+        FetchError::Timeout {
+            url: url.into(),
+            timeout: policy.timeout,
+        }
+    } else {
+        FetchError::Request {
+            url: url.into(),
+            reason: root_cause(err),
+        }
+    }
+}
+
+/// The innermost error message: reqwest's own message only repeats the URL.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests;
