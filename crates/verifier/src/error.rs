@@ -47,6 +47,23 @@ pub enum Error {
     #[error("verifier claims must be a JSON object")]
     ClaimsNotObject,
 
+    /// A verifier's section of `verifier_config` is invalid.
+    #[error("invalid verifier_config.{section}: {reason}")]
+    InvalidConfig {
+        /// The section, e.g. `snp_verifier`.
+        section: &'static str,
+        /// What the parser objected to.
+        reason: String,
+    },
+
+    /// AMD SEV-SNP evidence failed a check.
+    #[error(transparent)]
+    Snp(#[from] crate::snp::SnpError),
+
+    /// Collateral (a VCEK, ...) could not be obtained.
+    #[error(transparent)]
+    Collateral(#[from] crate::collateral::CollateralError),
+
     /// Azure vTPM evidence (TPM quote, HCL report) failed a check (the variant names which).
     #[error(transparent)]
     Vtpm(#[from] crate::vtpm::VtpmError),

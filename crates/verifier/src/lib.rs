@@ -23,6 +23,7 @@
 //! ```
 
 mod claims;
+mod clock;
 pub mod collateral;
 mod config;
 mod error;
@@ -35,6 +36,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 pub use claims::{TeeClass, TeeEvidenceClaims};
+pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::VerifierConfig;
 pub use error::Error;
 pub use registry::verifier_for;

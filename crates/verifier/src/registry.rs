@@ -5,6 +5,7 @@ use std::sync::Arc;
 use kbs_types::Tee;
 
 use crate::sample::{Sample, SampleDevice};
+use crate::snp::Snp;
 use crate::{Error, Verifier, VerifierConfig};
 
 /// Creates the verifier for `tee`, configured from `config`.
@@ -17,11 +18,11 @@ pub fn verifier_for(tee: Tee, config: &VerifierConfig) -> Result<Arc<dyn Verifie
     match tee {
         Tee::Sample => Ok(Arc::new(Sample)),
         Tee::SampleDevice => Ok(Arc::new(SampleDevice)),
+        Tee::Snp => Ok(Arc::new(Snp::from_config(config.snp_verifier.as_ref())?)),
         Tee::AzSnpVtpm
         | Tee::AzTdxVtpm
         | Tee::Nvidia
         | Tee::Sgx
-        | Tee::Snp
         | Tee::Tdx
         | Tee::Cca
         | Tee::Csv
@@ -46,7 +47,7 @@ mod tests {
     #[test]
     fn hardware_tees_are_unsupported_for_now() {
         let config = VerifierConfig::default();
-        for tee in [Tee::Snp, Tee::Tdx, Tee::NvidiaDpu] {
+        for tee in [Tee::Tdx, Tee::NvidiaDpu] {
             let err = verifier_for(tee, &config).err().unwrap();
             assert_eq!(err, Error::Unsupported { tee });
         }
