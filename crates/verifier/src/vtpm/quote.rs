@@ -1,8 +1,9 @@
 //! The vTPM quote: signature by the AK, PCR digest, nonce and init-data (PCR8) bindings.
 
+use std::collections::BTreeMap;
+
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
-use serde_json::{Map, Value};
 
 use super::VtpmError;
 use super::attest::{QuoteAttest, TPM_ALG_SHA256};
@@ -161,12 +162,10 @@ impl VerifiedQuote {
     }
 
     /// The `tpm` claims: `{"pcr00": hex, …, "pcr23": hex}` (verifiers spec §2.3).
-    pub fn pcr_claims(&self) -> Map<String, Value> {
-        (0..)
+    pub fn pcr_claims(&self) -> BTreeMap<String, String> {
+        (0usize..)
             .zip(&self.pcrs)
-            .map(|(index, pcr): (usize, _)| {
-                (format!("pcr{index:02}"), Value::String(hex::encode(pcr)))
-            })
+            .map(|(index, pcr)| (format!("pcr{index:02}"), hex::encode(pcr)))
             .collect()
     }
 }
