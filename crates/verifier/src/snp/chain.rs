@@ -443,3 +443,178 @@ fn tbs_range(der: &[u8]) -> Option<Range<usize>> {
     let end = start.checked_add(tbs_len)?;
     (end <= der.len()).then_some(start..end)
 }
+
+#[cfg(test)]
+impl VerifiedVek {
+    /// The same key with other certified values, to test report checks for products and
+    /// TCBs the shared test data has no certificates for (Turin).
+    pub(super) fn with_values_for_test(
+        self,
+        product: Product,
+        tcb: TcbVersion,
+        hwid: Option<[u8; 64]>,
+    ) -> Self {
+        Self {
+            product,
+            tcb,
+            hwid,
+            ..self
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn testdata(rel: &str) -> Vec<u8> {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/testdata")
+            .join(rel);
+        std::fs::read(path).unwrap()
+    }
+
+    fn tcb_of(cert: &AmdCert) -> [u8; 4] {
+        let ext = VekExtensions::read(&cert.cert).unwrap();
+        [
+            ext.required(ext.bootloader, "bootloader").unwrap(),
+            ext.required(ext.tee, "tee").unwrap(),
+            ext.required(ext.snp, "snp").unwrap(),
+            ext.required(ext.microcode, "microcode").unwrap(),
+        ]
+    }
+
+    #[test]
+    fn reads_legacy_raw_and_der_wrapped_hwid_extensions() {
+        // cases.json: parse-only certificates; both carry hwid 00 01 02 ... 3f.
+        let expected: Vec<u8> = (0..64).collect();
+        for (file, raw_len, tcb) in [
+            (
+                "evidence/snp/test-vcek-invalid-legacy.der",
+                64,
+                [3, 0, 10, 169],
+            ),
+            ("evidence/snp/test-vcek-invalid-new.der", 66, [0, 0, 0, 30]),
+        ] {
+            let cert = AmdCert::parse(&testdata(file), CertRole::Vek).unwrap();
+            let ext = VekExtensions::read(&cert.cert).unwrap();
+            let value = ext.hwid.unwrap();
+            assert_eq!(value.len(), raw_len, "{file}");
+            assert_eq!(hwid_value(value, 64).unwrap()[..], expected[..], "{file}");
+            assert_eq!(tcb_of(&cert), tcb, "{file}");
+            assert_eq!(ext.fmc, None);
+        }
+    }
+
+    #[test]
+    fn spl_extensions_are_der_integers_up_to_255() {
+        // The VLEK's microcode SPL 217 needs a leading zero byte: 02 02 00 d9.
+        let vlek = AmdCert::parse(&testdata("evidence/snp/test-vlek.der"), CertRole::Vek).unwrap();
+        assert_eq!(tcb_of(&vlek), [4, 0, 24, 217]);
+        let ext = VekExtensions::default();
+        for bad in [
+            &[0x02, 0x02, 0x01, 0x00][..],
+            &[0x04, 0x01, 0x05],
+            &[0x02, 0x01, 0xff],
+            &[],
+        ] {
+            assert_eq!(
+                ext.required(Some(bad), "snp"),
+                Err(SnpError::VekExtension { extension: "snp" }),
+                "{bad:02x?}"
+            );
+        }
+        assert_eq!(
+            ext.required(None, "tee"),
+            Err(SnpError::VekExtension { extension: "tee" })
+        );
+    }
+
+    #[test]
+    fn hwid_encoding_is_told_apart_by_length_only() {
+        // A raw id that happens to look like a DER OCTET STRING header stays raw.
+        let mut raw = [7u8; 64];
+        raw[0] = 0x04;
+        raw[1] = 62;
+        assert_eq!(hwid_value(&raw, 64).unwrap(), raw);
+        // Turin: 8 bytes, raw or wrapped.
+        let turin = [1, 2, 3, 4, 5, 6, 7, 8];
+        let wrapped = [0x04, 0x08, 1, 2, 3, 4, 5, 6, 7, 8];
+        let mut expected = [0u8; 64];
+        expected[..8].copy_from_slice(&turin);
+        assert_eq!(hwid_value(&turin, 8).unwrap(), expected);
+        assert_eq!(hwid_value(&wrapped, 8).unwrap(), expected);
+        let bad = SnpError::VekExtension { extension: "hwid" };
+        assert_eq!(hwid_value(&raw[..63], 64), Err(bad.clone()));
+        assert_eq!(
+            hwid_value(&[0x04, 0x07, 1, 2, 3, 4, 5, 6, 7, 8], 8),
+            Err(bad.clone())
+        );
+        assert_eq!(
+            hwid_value(&[0x05, 0x08, 1, 2, 3, 4, 5, 6, 7, 8], 8),
+            Err(bad)
+        );
+    }
+
+    #[test]
+    fn embedded_roots_load_for_every_product() {
+        let roots = AmdRoots::embedded().unwrap();
+        for product in Product::ALL {
+            let product_roots = roots.product(product);
+            assert_eq!(product_roots.product(), product);
+            // ARK self-issued, ASK and ASVK issued by it (signatures checked at load).
+            assert!(product_roots.ark.issuer_is(&product_roots.ark));
+            assert!(product_roots.ask.issuer_is(&product_roots.ark));
+            assert!(product_roots.asvk.issuer_is(&product_roots.ark));
+        }
+    }
+
+    #[test]
+    fn root_bundle_with_a_foreign_ask_is_refused() {
+        // Milan's ASK with Genoa's ARK: the ASK's issuer is not that ARK.
+        let milan = pem::parse_many(MILAN_PEM).unwrap();
+        let genoa = pem::parse_many(GENOA_PEM).unwrap();
+        let mixed = pem::encode_many(&[milan[0].clone(), genoa[1].clone(), genoa[2].clone()]);
+        assert_eq!(
+            ProductRoots::from_pem(Product::Genoa, &mixed).unwrap_err(),
+            SnpError::CertificateIssuer {
+                cert: CertRole::Ask
+            }
+        );
+        assert!(ProductRoots::from_pem(Product::Milan, "").is_err());
+    }
+
+    #[test]
+    fn certificate_with_a_tampered_signed_part_is_refused() {
+        // Flip a bit inside the VCEK's validity dates (inside tbsCertificate, still valid DER).
+        let roots = AmdRoots::embedded().unwrap().product(Product::Milan);
+        let mut der = testdata("evidence/snp/test-vcek.der");
+        let tbs = tbs_range(&der).unwrap();
+        let needle = b"230124175826Z";
+        let at = der.windows(needle.len()).position(|w| w == needle).unwrap();
+        assert!(tbs.contains(&at));
+        der[at + 11] = b'7';
+        assert_eq!(
+            verify_vek_chain(roots, &der, 1_748_736_000).unwrap_err(),
+            SnpError::CertificateSignature {
+                cert: CertRole::Vcek
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_certificates_are_refused() {
+        let roots = AmdRoots::embedded().unwrap().product(Product::Milan);
+        let der = testdata("evidence/snp/test-vcek.der");
+        let mut trailing = der.clone();
+        trailing.push(0);
+        for bad in [&der[..der.len() - 1], &trailing[..], &[][..]] {
+            assert_eq!(
+                verify_vek_chain(roots, bad, 1_748_736_000).unwrap_err(),
+                SnpError::CertificateMalformed {
+                    cert: CertRole::Vek
+                }
+            );
+        }
+    }
+}

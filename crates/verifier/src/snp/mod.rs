@@ -214,6 +214,27 @@ pub struct SnpVerifierConfig {
     pub vcek_sources: Vec<VcekSourceConfig>,
 }
 
+impl SnpVerifierConfig {
+    /// Reads `verifier_config.snp_verifier`; upstream's defaults when the table is absent.
+    pub fn from_table(table: Option<&Map<String, Value>>) -> Result<Self, Error> {
+        match table {
+            None => Ok(Self::default()),
+            Some(table) => Self::deserialize(table).map_err(|err| Error::InvalidConfig {
+                section: "snp_verifier",
+                reason: err.to_string(),
+            }),
+        }
+    }
+
+    /// The configured sources, in order.
+    pub fn sources(&self) -> Vec<Arc<dyn VcekSource>> {
+        self.vcek_sources
+            .iter()
+            .map(vcek_source_from_config)
+            .collect()
+    }
+}
+
 impl Default for SnpVerifierConfig {
     fn default() -> Self {
         Self {
@@ -252,21 +273,8 @@ impl Snp {
 
     /// A verifier configured from `verifier_config.snp_verifier`, on the system clock.
     pub fn from_config(config: Option<&Map<String, Value>>) -> Result<Self, Error> {
-        let config = match config {
-            None => SnpVerifierConfig::default(),
-            Some(table) => {
-                SnpVerifierConfig::deserialize(table).map_err(|err| Error::InvalidConfig {
-                    section: "snp_verifier",
-                    reason: err.to_string(),
-                })?
-            }
-        };
-        let sources = config
-            .vcek_sources
-            .iter()
-            .map(vcek_source_from_config)
-            .collect();
-        Ok(Self::new(sources, Arc::new(SystemClock)))
+        let config = SnpVerifierConfig::from_table(config)?;
+        Ok(Self::new(config.sources(), Arc::new(SystemClock)))
     }
 
     /// Asks the sources in order for the report's VCEK; the last error when all fail.

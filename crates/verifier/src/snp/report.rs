@@ -676,3 +676,137 @@ fn byte_array<'de, D: Deserializer<'de>, const N: usize>(
 
     deserializer.deserialize_seq(ArrayVisitor::<N>)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn e2e_report_json() -> serde_json::Value {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/testdata/evidence/snp/e2e/evidence.json");
+        let evidence: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        evidence["attestation_report"].clone()
+    }
+
+    #[test]
+    fn product_from_cpuid_follows_amd_model_ranges() {
+        let cases = [
+            (0x19, 0x00, Some(Product::Milan)),
+            (0x19, 0x0F, Some(Product::Milan)),
+            (0x19, 0x10, Some(Product::Genoa)),
+            (0x19, 0x1F, Some(Product::Genoa)),
+            (0x19, 0xA0, Some(Product::Genoa)),
+            (0x19, 0xAF, Some(Product::Genoa)),
+            (0x19, 0x20, None),
+            (0x19, 0xB0, None),
+            (0x1A, 0x00, Some(Product::Turin)),
+            (0x1A, 0x11, Some(Product::Turin)),
+            (0x1A, 0x12, None),
+            (0x17, 0x31, None),
+        ];
+        for (family, model, product) in cases {
+            assert_eq!(
+                Product::from_cpuid(family, model),
+                product,
+                "{family:#x}/{model:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn tcb_layouts_differ_between_generations() {
+        let tcb = TcbVersion {
+            fmc: None,
+            bootloader: 1,
+            tee: 2,
+            snp: 3,
+            microcode: 4,
+        };
+        let milan = tcb.encode(false, "t").unwrap();
+        assert_eq!(milan, [1, 2, 0, 0, 0, 0, 3, 4]);
+        assert_eq!(TcbVersion::decode(milan, false), tcb);
+        let turin_tcb = TcbVersion {
+            fmc: Some(9),
+            ..tcb
+        };
+        let turin = turin_tcb.encode(true, "t").unwrap();
+        assert_eq!(turin, [9, 1, 2, 3, 0, 0, 0, 4]);
+        assert_eq!(TcbVersion::decode(turin, true), turin_tcb);
+        assert!(tcb.encode(true, "t").is_err());
+        assert!(turin_tcb.encode(false, "t").is_err());
+    }
+
+    #[test]
+    fn turin_v5_report_round_trips_through_the_abi_layout() {
+        let mut json = e2e_report_json();
+        json["version"] = json!(5);
+        json["cpuid_fam_id"] = json!(0x1A);
+        json["cpuid_mod_id"] = json!(0x02);
+        for field in ["current_tcb", "reported_tcb", "committed_tcb", "launch_tcb"] {
+            json[field]["fmc"] = json!(7);
+        }
+        json["launch_mit_vector"] = json!(0x0102);
+        json["current_mit_vector"] = json!(0x0304);
+        let report = AttestationReport::from_json(&json).unwrap();
+        assert_eq!(report.product(), Ok(Some(Product::Turin)));
+        assert_eq!(report.reported_tcb.fmc, Some(7));
+        assert_eq!(report.reported_tcb.snp, 23);
+        let raw = report.as_bytes();
+        assert_eq!(raw[0x180..0x188], [7, 10, 0, 23, 0, 0, 0, 25]);
+        assert_eq!(raw[0x1F8..0x200], 0x0102u64.to_le_bytes());
+        assert_eq!(report.launch_mit_vector, Some(0x0102));
+        assert_eq!(report.current_mit_vector, Some(0x0304));
+        assert_eq!(AttestationReport::from_bytes(raw).unwrap(), report);
+
+        json["launch_mit_vector"] = serde_json::Value::Null;
+        assert_eq!(
+            AttestationReport::from_json(&json),
+            Err(SnpError::ReportField {
+                field: "mit_vector"
+            })
+        );
+    }
+
+    #[test]
+    fn guest_policy_and_platform_bits() {
+        // ABI 0.31, SMT allowed, reserved bit 17 set (test-report's policy).
+        let policy = GuestPolicy(0x3001F);
+        assert_eq!((policy.abi_major(), policy.abi_minor()), (0, 31));
+        assert!(policy.smt_allowed());
+        assert!(!policy.migrate_ma_allowed());
+        assert!(!policy.debug_allowed());
+        assert!(!policy.single_socket_required());
+        let all = GuestPolicy(1 << 18 | 1 << 19 | 1 << 20 | 0x0102);
+        assert_eq!((all.abi_major(), all.abi_minor()), (1, 2));
+        assert!(!all.smt_allowed());
+        assert!(all.migrate_ma_allowed());
+        assert!(all.debug_allowed());
+        assert!(all.single_socket_required());
+
+        assert!(PlatformInfo(0b01).smt_enabled());
+        assert!(!PlatformInfo(0b01).tsme_enabled());
+        assert!(PlatformInfo(0b10).tsme_enabled());
+
+        assert_eq!(KeyInfo(0).signing_key(), SigningKey::Vcek);
+        assert_eq!(KeyInfo(0b100).signing_key(), SigningKey::Vlek);
+        assert_eq!(KeyInfo(0b11100).signing_key(), SigningKey::None);
+        assert_eq!(KeyInfo(0b01000).signing_key(), SigningKey::Reserved(2));
+        assert!(KeyInfo(0b10).mask_chip_key());
+    }
+
+    #[test]
+    fn signature_is_converted_from_little_endian() {
+        let mut json = e2e_report_json();
+        let mut r = vec![0u8; 72];
+        r[0] = 0x01; // least significant
+        r[47] = 0xAA; // most significant
+        json["signature"]["r"] = json!(r);
+        let report = AttestationReport::from_json(&json).unwrap();
+        let fixed = report.signature_fixed().unwrap();
+        assert_eq!(fixed[0], 0xAA);
+        assert_eq!(fixed[47], 0x01);
+    }
+}

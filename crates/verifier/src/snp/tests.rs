@@ -874,3 +874,60 @@ async fn registry_builds_an_snp_verifier_from_config() {
         Err(Error::InvalidConfig { .. })
     ));
 }
+
+// ---- Turin (no public Turin VCEK in the test data: certified values are substituted) ----
+
+fn turin_report_and_vek(
+    fmc_report: u8,
+    fmc_vek: u8,
+    hwid8: [u8; 8],
+) -> (AttestationReport, VerifiedVek) {
+    let mut json = read_json(E2E)["attestation_report"].clone();
+    json["cpuid_fam_id"] = json!(0x1A);
+    json["cpuid_mod_id"] = json!(0x02);
+    for field in ["current_tcb", "reported_tcb", "committed_tcb", "launch_tcb"] {
+        json[field]["fmc"] = json!(fmc_report);
+    }
+    let report = AttestationReport::from_json(&json).unwrap();
+    let genoa = AmdRoots::embedded().unwrap().product(Product::Genoa);
+    let vek = verify_vek_chain(genoa, &read_bytes(GENOA_VCEK), MANIFEST_TIME).unwrap();
+    let mut hwid = [0u8; 64];
+    hwid[..8].copy_from_slice(&hwid8);
+    let tcb = TcbVersion {
+        fmc: Some(fmc_vek),
+        ..report.reported_tcb
+    };
+    (
+        report,
+        vek.with_values_for_test(Product::Turin, tcb, Some(hwid)),
+    )
+}
+
+#[test]
+fn turin_hwid_is_the_first_8_bytes_of_chip_id() {
+    let chip_id = report_of(E2E).chip_id;
+    let prefix: [u8; 8] = chip_id[..8].try_into().unwrap();
+    let (report, vek) = turin_report_and_vek(1, 1, prefix);
+    assert_eq!(vek.hwid(), Some(&chip_id[..8]));
+    assert_eq!(check_hwid(&report, &vek), Ok(()));
+    let mut other = prefix;
+    other[7] ^= 1;
+    let (report, vek) = turin_report_and_vek(1, 1, other);
+    assert_eq!(check_hwid(&report, &vek), Err(SnpError::HwidMismatch));
+}
+
+#[test]
+fn turin_fmc_spl_must_match() {
+    let prefix: [u8; 8] = report_of(E2E).chip_id[..8].try_into().unwrap();
+    let (report, vek) = turin_report_and_vek(2, 2, prefix);
+    assert_eq!(check_tcb(&report, &vek), Ok(()));
+    let (report, vek) = turin_report_and_vek(2, 3, prefix);
+    assert_eq!(
+        check_tcb(&report, &vek),
+        Err(SnpError::TcbMismatch {
+            component: "fmc",
+            report: 2,
+            vek: 3
+        })
+    );
+}
