@@ -171,8 +171,4 @@ pub enum SnpError {
         /// The report's VMPL.
         vmpl: u32,
     },
-
-    /// The evidence carries no VCEK/VLEK and no configured source could provide one.
-    #[error("snp evidence has no vcek or vlek in its cert_chain")]
-    NoVek,
 }

@@ -931,3 +931,21 @@ fn turin_fmc_spl_must_match() {
         })
     );
 }
+
+#[test]
+fn claims_cover_every_snp_field_the_default_cpu_policy_reads() {
+    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../attestation-service/policies/default_cpu.rego");
+    let policy = std::fs::read_to_string(policy).unwrap();
+    let claims = serde_json::to_value(SnpClaims::from_report(&report_of(E2E))).unwrap();
+    let mut read = 0;
+    for (at, _) in policy.match_indices("input.snp.") {
+        let name: String = policy[at + "input.snp.".len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        assert!(claims.get(&name).is_some(), "policy reads input.snp.{name}");
+        read += 1;
+    }
+    assert!(read >= 10, "the policy reads {read} snp claims");
+}
