@@ -25,6 +25,7 @@
 mod claims;
 mod clock;
 pub mod collateral;
+mod context;
 mod config;
 mod error;
 mod registry;
@@ -38,8 +39,9 @@ use serde_json::Value;
 pub use claims::{TeeClass, TeeEvidenceClaims};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::VerifierConfig;
+pub use context::VerifierContext;
 pub use error::Error;
-pub use registry::verifier_for;
+pub use registry::{verifier_for, verifier_for_with};
 
 /// The report data the evidence must be bound to (normally a hash of the runtime data).
 #[derive(Debug, Clone, PartialEq, Eq)]

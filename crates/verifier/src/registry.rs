@@ -6,7 +6,7 @@ use kbs_types::Tee;
 
 use crate::sample::{Sample, SampleDevice};
 use crate::snp::Snp;
-use crate::{Error, Verifier, VerifierConfig};
+use crate::{Error, Verifier, VerifierConfig, VerifierContext};
 
 /// Creates the verifier for `tee`, configured from `config`.
 ///
@@ -30,6 +30,25 @@ pub fn verifier_for(tee: Tee, config: &VerifierConfig) -> Result<Arc<dyn Verifie
         | Tee::HygonDcu
         | Tee::NvidiaDpu
         | Tee::Tpm => Err(Error::Unsupported { tee }),
+    }
+}
+
+/// Creates the verifier for `tee` like [`verifier_for`], in `context`.
+///
+/// Verifiers that read a clock or collateral take them from `context`: a fixed verification
+/// time, an offline collateral directory instead of the network, or a fetcher with its own
+/// cache. The others are created exactly as by [`verifier_for`].
+pub fn verifier_for_with(
+    tee: Tee,
+    config: &VerifierConfig,
+    context: &VerifierContext,
+) -> Result<Arc<dyn Verifier>, Error> {
+    match tee {
+        Tee::Snp => {
+            let sources = context.vcek_sources(config.snp_verifier.as_ref())?;
+            Ok(Arc::new(Snp::new(sources, context.clock())))
+        }
+        _ => verifier_for(tee, config),
     }
 }
 

@@ -12,7 +12,7 @@
 //! an exponentially growing delay.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
@@ -160,6 +160,10 @@ impl Fetcher {
             .timeout(policy.timeout)
             // KDS endpoints answer directly; a short redirect budget still allows a CDN move.
             .redirect(reqwest::redirect::Policy::limited(3))
+            // Downloads are rare (everything is cached) and may run on different runtimes
+            // over a process's life (one per test, one per CLI run); a pooled connection is
+            // tied to the runtime that opened it, so pooling would only add failure modes.
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|err| FetchError::Client {
                 reason: root_cause(&err),
@@ -231,6 +235,24 @@ impl Fetcher {
         });
         Ok(receiver)
     }
+}
+
+/// The process-wide fetcher with an in-memory cache, used when a verifier is created without a
+/// [`crate::VerifierContext`] that supplies its own.
+///
+/// Verifiers are created per request, so a cache owned by one would be empty every time; this
+/// one outlives them, so concurrent and repeated attestations of a chip still share one
+/// download.
+pub fn shared_fetcher() -> Result<Fetcher, FetchError> {
+    static SHARED: OnceLock<Result<Fetcher, FetchError>> = OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            Fetcher::new(
+                Arc::new(CollateralCache::in_memory()),
+                FetchPolicy::default(),
+            )
+        })
+        .clone()
 }
 
 impl Inner {

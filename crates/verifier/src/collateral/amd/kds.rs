@@ -6,12 +6,14 @@
 //! filled online can serve later as an `OfflineStore`. The certificate is not trusted here:
 //! the snp verifier checks it against the embedded AMD roots and the report.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use super::VcekSource;
 use crate::collateral::CollateralError;
 use crate::collateral::cache::CacheKey;
-use crate::collateral::fetch::Fetcher;
+use crate::collateral::fetch::{FetchError, Fetcher, shared_fetcher};
 use crate::snp::{Product, TcbVersion};
 
 /// AMD's public KDS.
@@ -76,6 +78,34 @@ impl VcekSource for KdsVcekSource {
         let url = self.vcek_url(product, hwid, tcb);
         let der = self.fetcher.fetch(&key, &url).await?;
         Ok(der.to_vec())
+    }
+}
+
+/// A KDS source at `base_url` (AMD's when `None`) on the process-wide [`shared_fetcher`]: what
+/// `vcek_sources = [{type = "KDS"}]` means when no [`crate::VerifierContext`] supplies a
+/// fetcher. Verifiers are created per request, and the shared fetcher keeps their downloads
+/// cached and coalesced across requests.
+pub fn shared_kds_source(base_url: Option<&str>) -> Arc<dyn VcekSource> {
+    let base_url = base_url.unwrap_or(DEFAULT_KDS_BASE_URL);
+    match shared_fetcher() {
+        Ok(fetcher) => Arc::new(KdsVcekSource::new(base_url, fetcher)),
+        Err(err) => Arc::new(KdsUnavailable(err)),
+    }
+}
+
+/// A KDS source whose HTTP client could not be built: every lookup reports why.
+#[derive(Debug)]
+struct KdsUnavailable(FetchError);
+
+#[async_trait]
+impl VcekSource for KdsUnavailable {
+    async fn vek(
+        &self,
+        _product: Product,
+        _hwid: &[u8; 64],
+        _tcb: &TcbVersion,
+    ) -> Result<Vec<u8>, CollateralError> {
+        Err(self.0.clone().into())
     }
 }
 

@@ -53,25 +53,7 @@ pub fn vcek_source_from_config(config: &VcekSourceConfig) -> Arc<dyn VcekSource>
             path.clone()
                 .unwrap_or_else(|| PathBuf::from(OfflineStore::DEFAULT_PATH)),
         )),
-        // TODO(#4): the KDS client lands in `kds.rs`; until it is wired here, a KDS source
-        // answers with a clear error instead of silently finding nothing.
-        VcekSourceConfig::Kds { .. } => Arc::new(KdsNotAvailable),
-    }
-}
-
-/// Stand-in for the KDS client until it is wired into [`vcek_source_from_config`].
-#[derive(Debug, Clone, Copy)]
-struct KdsNotAvailable;
-
-#[async_trait]
-impl VcekSource for KdsNotAvailable {
-    async fn vek(
-        &self,
-        _product: Product,
-        _hwid: &[u8; 64],
-        _tcb: &TcbVersion,
-    ) -> Result<Vec<u8>, CollateralError> {
-        Err(CollateralError::SourceUnavailable { source_name: "KDS" })
+        VcekSourceConfig::Kds { base_url } => kds::shared_kds_source(base_url.as_deref()),
     }
 }
 

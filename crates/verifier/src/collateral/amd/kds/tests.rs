@@ -179,3 +179,32 @@ async fn unknown_chip_is_a_fetch_error_naming_the_status_and_url() {
         format!("collateral server answered http 404 for {url}")
     );
 }
+
+#[tokio::test]
+async fn configured_kds_source_asks_the_configured_base_url() {
+    let (base, seen) = kds(StatusCode::OK, b"from config").await;
+    let source = super::super::vcek_source_from_config(&super::super::VcekSourceConfig::Kds {
+        base_url: Some(format!("{base}/")),
+    });
+    let der = source
+        .vek(Product::Milan, &chip(), &milan_tcb())
+        .await
+        .unwrap();
+    assert_eq!(der, b"from config");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn unavailable_client_reports_why_on_every_lookup() {
+    let source = KdsUnavailable(FetchError::Client {
+        reason: "no tls roots".into(),
+    });
+    let err = source
+        .vek(Product::Milan, &chip(), &milan_tcb())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "could not build the collateral http client: no tls roots"
+    );
+}

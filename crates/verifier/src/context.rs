@@ -1,0 +1,254 @@
+//! The environment a verifier is created in: its clock and where its collateral comes from.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::Error;
+use crate::clock::{Clock, SystemClock};
+use crate::collateral::amd::kds::{DEFAULT_KDS_BASE_URL, KdsVcekSource};
+use crate::collateral::amd::{self, VcekSource, VcekSourceConfig};
+use crate::collateral::fetch::{FetchError, Fetcher, shared_fetcher};
+use crate::snp::SnpVerifierConfig;
+
+/// What [`crate::verifier_for_with`] hands to the verifiers it creates, beside their config.
+///
+/// The default is what [`crate::verifier_for`] uses: the system clock, and collateral from the
+/// network (as configured) through the process-wide [`shared_fetcher`].
+#[derive(Clone, Default)]
+pub struct VerifierContext {
+    clock: Option<Arc<dyn Clock>>,
+    offline_collateral_dir: Option<PathBuf>,
+    fetcher: Option<Fetcher>,
+}
+
+impl VerifierContext {
+    /// The default context (module docs).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Verification time from `clock` (e.g. a [`crate::FixedClock`] to verify old evidence at
+    /// the time it was produced).
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock: Some(clock),
+            ..self
+        }
+    }
+
+    /// Collateral only from `dir`, never from the network. The directory is laid out like the
+    /// shared test data's `collateral/`: `amd/kds-store/` (an AMD KDS offline store) and
+    /// `csv/hsk_cek/<serial>/hsk_cek.cert` (Hygon).
+    pub fn with_offline_collateral_dir(self, dir: impl Into<PathBuf>) -> Self {
+        Self {
+            offline_collateral_dir: Some(dir.into()),
+            ..self
+        }
+    }
+
+    /// Downloads through `fetcher` (its cache, limits and coalescing) instead of the
+    /// process-wide one; e.g. one with a persistent cache directory.
+    pub fn with_fetcher(self, fetcher: Fetcher) -> Self {
+        Self {
+            fetcher: Some(fetcher),
+            ..self
+        }
+    }
+
+    /// The clock verifiers read the verification time from.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock))
+    }
+
+    /// The offline collateral directory, when the verifiers must not use the network.
+    pub fn offline_collateral_dir(&self) -> Option<&Path> {
+        self.offline_collateral_dir.as_deref()
+    }
+
+    /// The fetcher for network collateral: the configured one, or the process-wide one.
+    pub fn fetcher(&self) -> Result<Fetcher, FetchError> {
+        match &self.fetcher {
+            Some(fetcher) => Ok(fetcher.clone()),
+            None => shared_fetcher(),
+        }
+    }
+}
+
+impl VerifierContext {
+    /// The VCEK sources of an snp verifier configured by `snp_verifier` (spec §11): only the
+    /// offline directory's `amd/kds-store` when there is one, else the configured sources,
+    /// with KDS downloads going through [`VerifierContext::fetcher`].
+    pub fn vcek_sources(
+        &self,
+        snp_verifier: Option<&Map<String, Value>>,
+    ) -> Result<Vec<Arc<dyn VcekSource>>, Error> {
+        if let Some(dir) = self.offline_collateral_dir() {
+            let store = amd::OfflineStore::new(dir.join("amd").join("kds-store"));
+            return Ok(vec![Arc::new(store)]);
+        }
+        let config = match snp_verifier {
+            None => SnpVerifierConfig::default(),
+            Some(table) => {
+                SnpVerifierConfig::deserialize(table).map_err(|err| Error::InvalidConfig {
+                    section: "snp_verifier",
+                    reason: err.to_string(),
+                })?
+            }
+        };
+        config
+            .vcek_sources
+            .iter()
+            .map(|source| -> Result<Arc<dyn VcekSource>, Error> {
+                match source {
+                    VcekSourceConfig::Kds { base_url } => {
+                        let fetcher = self
+                            .fetcher()
+                            .map_err(crate::collateral::CollateralError::from)?;
+                        let base_url = base_url.as_deref().unwrap_or(DEFAULT_KDS_BASE_URL);
+                        Ok(Arc::new(KdsVcekSource::new(base_url, fetcher)))
+                    }
+                    other => Ok(amd::vcek_source_from_config(other)),
+                }
+            })
+            .collect()
+    }
+}
+
+impl fmt::Debug for VerifierContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifierContext")
+            .field("clock", &self.clock)
+            .field("offline_collateral_dir", &self.offline_collateral_dir)
+            .field("fetcher", &self.fetcher.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FixedClock;
+    use crate::collateral::cache::CollateralCache;
+    use crate::collateral::fetch::FetchPolicy;
+
+    #[test]
+    fn default_reads_the_system_clock() {
+        let now = SystemClock.now();
+        let context_now = VerifierContext::new().clock().now();
+        assert!(context_now >= now && context_now - now < 60);
+        assert_eq!(VerifierContext::new().offline_collateral_dir(), None);
+    }
+
+    #[test]
+    fn fixed_clock_and_offline_dir_are_kept() {
+        let context = VerifierContext::new()
+            .with_clock(Arc::new(FixedClock(1_748_736_000)))
+            .with_offline_collateral_dir("/srv/collateral");
+        assert_eq!(context.clock().now(), 1_748_736_000);
+        assert_eq!(
+            context.offline_collateral_dir(),
+            Some(Path::new("/srv/collateral"))
+        );
+    }
+
+    const MILAN_CHIP: &str = "c38427a30d4c7af9d96f7a15b97269825a64cb76a2352ffd5d18115d89ad473f\
+                              8e8c0bcd9a5d9286612bad4aadfb4426205a3b9e4fea82301135a170e477524e";
+
+    fn milan() -> ([u8; 64], crate::snp::TcbVersion) {
+        let chip = hex::decode(MILAN_CHIP).unwrap().try_into().unwrap();
+        let tcb = crate::snp::TcbVersion {
+            fmc: None,
+            bootloader: 3,
+            tee: 0,
+            snp: 8,
+            microcode: 115,
+        };
+        (chip, tcb)
+    }
+
+    #[tokio::test]
+    async fn offline_dir_replaces_every_configured_vcek_source() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/testdata/collateral"
+        );
+        let context = VerifierContext::new().with_offline_collateral_dir(dir);
+        // Even an explicit KDS entry is not used offline.
+        let table = serde_json::json!({"vcek_sources": [{"type": "KDS", "base_url": "http://127.0.0.1:9"}]});
+        let sources = context.vcek_sources(table.as_object()).unwrap();
+        assert_eq!(sources.len(), 1);
+        let (chip, tcb) = milan();
+        let der = sources[0]
+            .vek(crate::snp::Product::Milan, &chip, &tcb)
+            .await
+            .unwrap();
+        assert_eq!(der.first(), Some(&0x30), "a DER certificate");
+    }
+
+    #[tokio::test]
+    async fn kds_sources_download_through_the_context_fetcher() {
+        let dir = tempfile::tempdir().unwrap();
+        let fetcher = Fetcher::new(
+            Arc::new(CollateralCache::persistent(dir.path())),
+            FetchPolicy::default(),
+        )
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().fallback(|| async { b"vcek".to_vec() });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let context = VerifierContext::new().with_fetcher(fetcher);
+        let table = serde_json::json!({"vcek_sources": [{"type": "KDS", "base_url": base}]});
+        let sources = context.vcek_sources(table.as_object()).unwrap();
+        let (chip, tcb) = milan();
+        let der = sources[0]
+            .vek(crate::snp::Product::Milan, &chip, &tcb)
+            .await
+            .unwrap();
+        assert_eq!(der, b"vcek");
+        let cached = format!("vcek/{MILAN_CHIP}/bl03_tee00_snp08_ucode115_vcek.der");
+        assert!(dir.path().join(cached).is_file());
+    }
+
+    #[test]
+    fn invalid_snp_verifier_table_is_a_config_error() {
+        let table = serde_json::json!({"vcek_source": []});
+        let err = VerifierContext::new()
+            .vcek_sources(table.as_object())
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&err, Error::InvalidConfig { section: "snp_verifier", reason } if reason.contains("vcek_source")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn default_snp_sources_are_the_kds() {
+        assert_eq!(VerifierContext::new().vcek_sources(None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn custom_fetcher_replaces_the_shared_one() {
+        let dir = PathBuf::from("/var/cache/kbs-collateral");
+        let fetcher = Fetcher::new(
+            Arc::new(CollateralCache::persistent(&dir)),
+            FetchPolicy::default(),
+        )
+        .unwrap();
+        let context = VerifierContext::new().with_fetcher(fetcher);
+        assert_eq!(
+            context.fetcher().unwrap().cache().dir(),
+            Some(dir.as_path())
+        );
+        assert_eq!(
+            VerifierContext::new().fetcher().unwrap().cache().dir(),
+            None
+        );
+    }
+}
