@@ -47,6 +47,10 @@ pub enum Error {
     #[error("verifier claims must be a JSON object")]
     ClaimsNotObject,
 
+    /// Hygon CSV evidence failed a check (the variant names which).
+    #[error(transparent)]
+    Csv(#[from] crate::csv::CsvError),
+
     /// A verifier's section of `verifier_config` is invalid.
     #[error("invalid verifier_config.{section}: {reason}")]
     InvalidConfig {

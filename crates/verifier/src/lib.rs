@@ -27,6 +27,7 @@ mod clock;
 pub mod collateral;
 mod context;
 mod config;
+pub mod csv;
 mod error;
 mod registry;
 pub mod sample;

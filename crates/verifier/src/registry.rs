@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use kbs_types::Tee;
 
+use crate::csv::Csv;
 use crate::sample::{Sample, SampleDevice};
 use crate::snp::Snp;
 use crate::{Error, Verifier, VerifierConfig, VerifierContext};
@@ -18,6 +19,7 @@ pub fn verifier_for(tee: Tee, config: &VerifierConfig) -> Result<Arc<dyn Verifie
     match tee {
         Tee::Sample => Ok(Arc::new(Sample)),
         Tee::SampleDevice => Ok(Arc::new(SampleDevice)),
+        Tee::Csv => Ok(Arc::new(Csv::from_config(config.csv_verifier.as_ref())?)),
         Tee::Snp => Ok(Arc::new(Snp::from_config(config.snp_verifier.as_ref())?)),
         Tee::AzSnpVtpm
         | Tee::AzTdxVtpm
@@ -25,7 +27,6 @@ pub fn verifier_for(tee: Tee, config: &VerifierConfig) -> Result<Arc<dyn Verifie
         | Tee::Sgx
         | Tee::Tdx
         | Tee::Cca
-        | Tee::Csv
         | Tee::Se
         | Tee::HygonDcu
         | Tee::NvidiaDpu

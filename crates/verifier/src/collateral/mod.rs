@@ -5,6 +5,7 @@
 //! source returns is checked by the verifier that asked for it, so a source is never trusted.
 
 pub mod amd;
+pub mod hygon;
 pub mod cache;
 pub mod fetch;
 
