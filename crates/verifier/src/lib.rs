@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+pub mod az_snp_vtpm;
 mod claims;
 mod clock;
 pub mod collateral;

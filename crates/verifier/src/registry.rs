@@ -5,6 +5,7 @@ use std::sync::Arc;
 use kbs_types::Tee;
 
 use crate::csv::Csv;
+use crate::az_snp_vtpm::AzSnpVtpm;
 use crate::sample::{Sample, SampleDevice};
 use crate::snp::Snp;
 use crate::{Error, Verifier, VerifierConfig, VerifierContext};
@@ -21,8 +22,8 @@ pub fn verifier_for(tee: Tee, config: &VerifierConfig) -> Result<Arc<dyn Verifie
         Tee::SampleDevice => Ok(Arc::new(SampleDevice)),
         Tee::Csv => Ok(Arc::new(Csv::from_config(config.csv_verifier.as_ref())?)),
         Tee::Snp => Ok(Arc::new(Snp::from_config(config.snp_verifier.as_ref())?)),
-        Tee::AzSnpVtpm
-        | Tee::AzTdxVtpm
+        Tee::AzSnpVtpm => Ok(Arc::new(AzSnpVtpm::default())),
+        Tee::AzTdxVtpm
         | Tee::Nvidia
         | Tee::Sgx
         | Tee::Tdx
