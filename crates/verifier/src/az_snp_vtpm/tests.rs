@@ -188,6 +188,43 @@ async fn every_sample_verifies_and_yields_the_manifest_claims() {
     }
 }
 
+/// The first PEM certificate of a shared test file, as DER.
+fn first_pem_cert(file: &str) -> Vec<u8> {
+    let text = std::fs::read_to_string(format!("{SHARED}evidence/az-snp-vtpm/{file}")).unwrap();
+    pem::parse_many(text).unwrap()[0].contents().to_vec()
+}
+
+#[test]
+fn component_hcl_report_verifies_with_its_vcek_step_by_step() {
+    // hcl-report.bin carries a version 2 SNP report (no CPUID fields: the generation comes
+    // from the VCEK issuer); vcek.pem is VCEK, ASK, ARK and the VCEK comes first.
+    let bytes = std::fs::read(format!("{SHARED}evidence/az-snp-vtpm/hcl-report.bin")).unwrap();
+    let hcl = crate::vtpm::HclReport::parse(&bytes).unwrap();
+    let report = AttestationReport::from_bytes(hcl.hardware_report()).unwrap();
+    assert_eq!(report.version, 2);
+    let expected = snp::Expected {
+        report_data: &ReportData::NotProvided,
+        init_data_hash: &InitDataHash::NotProvided,
+    };
+    let roots = AmdRoots::embedded().unwrap();
+    let vcek = first_pem_cert("vcek.pem");
+    snp::verify(&report, &vcek, &expected, roots, NOW).unwrap();
+    hcl.check_runtime_data_binding(&report.report_data).unwrap();
+    assert_eq!(
+        hex::encode(report.measurement),
+        "9ac48fcac8a2d88aeeff8d427ad4f2be0e3917c748a18bdf52cc317e7fe20308b459d5ef1a12e0c22944eb386d17c315"
+    );
+    // A VCEK of another chip and generation does not verify this report.
+    let genoa = first_pem_cert("vcek-genoa.pem");
+    assert!(snp::verify(&report, &genoa, &expected, roots, NOW).is_err());
+}
+
+#[test]
+fn vcek_genoa_pem_is_the_vcek_of_the_genoa_evidence() {
+    let evidence = AzSnpVtpmEvidence::from_json(&evidence_json("evidence-genoa.json")).unwrap();
+    assert_eq!(evidence.vcek_der, first_pem_cert("vcek-genoa.pem"));
+}
+
 #[test]
 fn v0_and_v1_of_the_same_capture_give_the_same_claims() {
     let claims = |file: &str| {
