@@ -160,3 +160,58 @@ pub enum CsvError {
         reason: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_failed_check() {
+        let cases = [
+            (
+                CsvError::BadCertificateSignature {
+                    cert: CertRole::Cek,
+                    issuer: CertRole::Hsk,
+                },
+                "cek certificate signature by the hsk is invalid",
+            ),
+            (
+                CsvError::IssuerMismatch {
+                    cert: CertRole::Hsk,
+                    issuer: CertRole::Hrk,
+                },
+                "hsk certificate names another issuer than this hrk",
+            ),
+            (
+                CsvError::WrongKeyUsage {
+                    cert: CertRole::Pek,
+                    found: 0x1004,
+                    expected: 0x1002,
+                },
+                "pek certificate has key usage 0x1004, expected 0x1002",
+            ),
+            (
+                CsvError::BadReportSignature,
+                "csv attestation report signature by the pek is invalid",
+            ),
+            (
+                CsvError::UnsupportedReport {
+                    magic: "00".repeat(16),
+                    flags: 2,
+                },
+                "unsupported csv attestation report (magic 00000000000000000000000000000000, \
+                 flags 0x2)",
+            ),
+            (
+                CsvError::HskCekUnavailable {
+                    serial: "KPA64911240507".into(),
+                    source: CollateralError::Exhausted { what: "hsk/cek" },
+                },
+                "hsk/cek of csv chip `KPA64911240507` unavailable",
+            ),
+        ];
+        for (error, message) in cases {
+            assert_eq!(error.to_string(), message);
+        }
+    }
+}

@@ -720,3 +720,56 @@ async fn fails_when_the_report_names_another_algorithm() {
         })
     );
 }
+
+#[tokio::test]
+async fn v1_claims_have_exactly_upstreams_keys() {
+    let claims = evaluate_csv_rs(&shared_json(CSV_RS_REPORT)).await.unwrap();
+    let mut keys: Vec<&str> = claims
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "anonce",
+            "measure",
+            "mnonce",
+            "policy",
+            "report_data",
+            "serial_number",
+            "sig_algo",
+            "sig_usage",
+            "user_pubkey_digest",
+            "version",
+            "vm_id",
+            "vm_version"
+        ]
+    );
+    let mut policy: Vec<&str> = claims["policy"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    policy.sort_unstable();
+    assert_eq!(
+        policy,
+        [
+            "api_major",
+            "api_minor",
+            "asid_reuse",
+            "cek_version",
+            "csv",
+            "csv3",
+            "domain",
+            "es",
+            "hsk_version",
+            "nodbg",
+            "noks",
+            "nosend"
+        ]
+    );
+}
