@@ -48,7 +48,7 @@ pub fn verify(
     if hcl.report_type() != HclReportType::Snp {
         return Err(VtpmError::Unsupported {
             field: "hcl report type for az-snp-vtpm",
-            value: 4,
+            value: hcl.report_type().code(),
         }
         .into());
     }

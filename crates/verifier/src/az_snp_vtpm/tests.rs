@@ -324,6 +324,18 @@ fn fails_when_the_snp_report_is_changed() {
 }
 
 #[test]
+fn refuses_an_hcl_report_that_carries_a_tdx_report() {
+    let evidence = with_hcl(evidence_json("evidence-v2.json"), |hcl| hcl[1224] = 4);
+    assert_eq!(
+        verify_v2(&evidence),
+        Err(Error::Vtpm(VtpmError::Unsupported {
+            field: "hcl report type for az-snp-vtpm",
+            value: 4
+        }))
+    );
+}
+
+#[test]
 fn fails_on_a_wrong_nonce() {
     let evidence = evidence_json("evidence-v2.json");
     let mut wrong = hex::decode(CASES[2].report_data).unwrap();

@@ -64,6 +64,16 @@ pub enum HclReportType {
     Tdx,
 }
 
+impl HclReportType {
+    /// The IGVM `report_type` value.
+    pub fn code(self) -> u32 {
+        match self {
+            Self::Snp => 2,
+            Self::Tdx => 4,
+        }
+    }
+}
+
 /// A parsed HCL report; nothing in it is trusted until the hardware report verifies and
 /// [`HclReport::check_runtime_data_binding`] passes.
 #[derive(Debug, Clone, PartialEq, Eq)]

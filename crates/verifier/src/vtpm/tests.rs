@@ -287,6 +287,26 @@ fn hcl_report_framing_is_checked() {
         HclReportType::Tdx
     );
 
+    let mut header_v3 = good.clone();
+    header_v3[4] = 3;
+    assert_eq!(
+        HclReport::parse(&header_v3),
+        Err(VtpmError::Unsupported {
+            field: "hcl report version",
+            value: 3
+        })
+    );
+
+    let mut request_v2 = good.clone();
+    request_v2[1220] = 2;
+    assert_eq!(
+        HclReport::parse(&request_v2),
+        Err(VtpmError::Unsupported {
+            field: "hcl request data version",
+            value: 2
+        })
+    );
+
     let mut other_type = good.clone();
     other_type[1224] = 3;
     assert_eq!(
@@ -343,6 +363,14 @@ fn runtime_data_must_hold_exactly_one_rsa_ak() {
     assert!(matches!(
         parse(r#"{"keys":"none"}"#),
         Err(VtpmError::MalformedRuntimeData { .. })
+    ));
+    assert!(matches!(
+        parse(r#"{"keys":[{"kid":"HCLAkPub","kty":"RSA","n":"","e":"AQAB"}]}"#),
+        Err(VtpmError::AttestationKey { .. })
+    ));
+    assert!(matches!(
+        parse(r#"{"keys":[{"kid":"HCLAkPub","kty":"RSA","n":"AQAB"}]}"#),
+        Err(VtpmError::AttestationKey { .. })
     ));
     assert!(parse(r#"{"keys":[{"kid":"HCLAkPub","kty":"RSA","n":"AQAB","e":"AQAB"}]}"#).is_ok());
 }
@@ -427,12 +455,20 @@ fn quote_must_select_exactly_pcr_0_to_23_of_the_sha256_bank() {
         quote.verify(&ak),
         Err(VtpmError::MalformedPcrs { .. })
     ));
-    let (quote, ak) = synthetic_quote_with_bank(b"n", &pcrs, 0x00ff_ffff, 0x000c);
+    let (quote, ak) = synthetic_quote_with_bank(b"n", &pcrs, 0x00ff_ffff, 0x000c, 1);
     assert_eq!(
         quote.verify(&ak),
         Err(VtpmError::Unsupported {
             field: "pcr bank hash algorithm",
             value: 0x000c
+        })
+    ); // Two SHA-256 selections: the reported list could not say which values are which.
+    let (quote, ak) = synthetic_quote_with_bank(b"n", &pcrs, 0x00ff_ffff, TPM_ALG_SHA256, 2);
+    assert_eq!(
+        quote.verify(&ak),
+        Err(VtpmError::Unsupported {
+            field: "pcr bank count",
+            value: 2
         })
     );
 }
@@ -465,7 +501,7 @@ fn synthetic_quote(
     pcrs: &[Sha256Pcr; PCR_COUNT],
     bitmap: u32,
 ) -> (TpmQuote, AttestationKey) {
-    synthetic_quote_with_bank(nonce, pcrs, bitmap, TPM_ALG_SHA256)
+    synthetic_quote_with_bank(nonce, pcrs, bitmap, TPM_ALG_SHA256, 1)
 }
 
 /// A TPMS_ATTEST quote over `pcrs` signed by a fresh RSA-2048 key.
@@ -474,6 +510,7 @@ fn synthetic_quote_with_bank(
     pcrs: &[Sha256Pcr; PCR_COUNT],
     bitmap: u32,
     bank: u16,
+    banks: u32,
 ) -> (TpmQuote, AttestationKey) {
     let mut message = Vec::new();
     message.extend_from_slice(&TPM_GENERATED_VALUE.to_be_bytes());
@@ -483,10 +520,12 @@ fn synthetic_quote_with_bank(
     message.extend_from_slice(nonce);
     message.extend_from_slice(&[0; 17]);
     message.extend_from_slice(&[0; 8]);
-    message.extend_from_slice(&1u32.to_be_bytes());
-    message.extend_from_slice(&bank.to_be_bytes());
-    message.push(3);
-    message.extend_from_slice(&bitmap.to_le_bytes()[..3]);
+    message.extend_from_slice(&banks.to_be_bytes());
+    for _ in 0..banks {
+        message.extend_from_slice(&bank.to_be_bytes());
+        message.push(3);
+        message.extend_from_slice(&bitmap.to_le_bytes()[..3]);
+    }
     message.extend_from_slice(&32u16.to_be_bytes());
     message.extend_from_slice(digest(&SHA256, &pcrs.concat()).as_ref());
 
