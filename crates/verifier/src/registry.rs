@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use kbs_types::Tee;
 
-use crate::csv::Csv;
 use crate::az_snp_vtpm::AzSnpVtpm;
+use crate::csv::Csv;
 use crate::sample::{Sample, SampleDevice};
 use crate::snp::Snp;
 use crate::{Error, Verifier, VerifierConfig, VerifierContext};
