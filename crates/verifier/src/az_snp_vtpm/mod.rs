@@ -7,7 +7,7 @@
 //! TPM quote signed by that AK. [`verify`] checks the whole chain, in trust order:
 //!
 //! 1. the SNP report inside the HCL report, with the VCEK from the evidence, by
-//!    [`snp::verify`](crate::snp::verify): VCEK chain to the embedded AMD roots and validity at
+//!    [`snp::verify`]: VCEK chain to the embedded AMD roots and validity at
 //!    `now`, hardware id and TCB, signature, VMPL 0;
 //! 2. SNP `report_data[0..32]` = SHA-256(HCL runtime data): the AK is the paravisor's;
 //! 3. the quote signature with that AK, and the reported PCRs against the signed digest;
@@ -17,6 +17,19 @@
 //!
 //! The SNP report's own report-data and HOST_DATA bindings do not apply here: the paravisor
 //! owns both, so they are not compared with the caller's values.
+//!
+//! Decisions where upstream differs or is silent (spec §14):
+//! - the VCEK hardware id is compared with `chip_id` and every certificate's validity is
+//!   checked at `now` (§14.1, §14.2; both inside `snp::verify`);
+//! - a version 2 SNP report inside the HCL report is accepted (§14.3);
+//! - a non-32-byte init-data digest is [`VtpmError::InitDataDigestLength`], not a panic
+//!   (§14.4);
+//! - claims keep upstream's string values and base64 `measurement` (§14.5), and like upstream
+//!   carry no `chip_id`;
+//! - report data is required ([`VtpmError::ReportDataRequired`]), as upstream: the quote nonce
+//!   is the evidence's only freshness;
+//! - v2 `user-data` must be the report data followed only by zero bytes; upstream checks the
+//!   prefix alone.
 
 mod claims;
 mod evidence;
