@@ -4,7 +4,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::Error;
@@ -12,6 +11,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::collateral::amd::kds::{DEFAULT_KDS_BASE_URL, KdsVcekSource};
 use crate::collateral::amd::{self, VcekSource, VcekSourceConfig};
 use crate::collateral::fetch::{FetchError, Fetcher, shared_fetcher};
+use crate::collateral::hygon;
+use crate::collateral::hygon_kds::{DEFAULT_HYGON_KDS_BASE_URL, HygonKdsSource};
+use crate::csv::Csv;
 use crate::snp::SnpVerifierConfig;
 
 /// What [`crate::verifier_for_with`] hands to the verifiers it creates, beside their config.
@@ -90,15 +92,7 @@ impl VerifierContext {
             let store = amd::OfflineStore::new(dir.join("amd").join("kds-store"));
             return Ok(vec![Arc::new(store)]);
         }
-        let config = match snp_verifier {
-            None => SnpVerifierConfig::default(),
-            Some(table) => {
-                SnpVerifierConfig::deserialize(table).map_err(|err| Error::InvalidConfig {
-                    section: "snp_verifier",
-                    reason: err.to_string(),
-                })?
-            }
-        };
+        let config = SnpVerifierConfig::from_table(snp_verifier)?;
         config
             .vcek_sources
             .iter()
@@ -115,6 +109,29 @@ impl VerifierContext {
                 }
             })
             .collect()
+    }
+}
+
+impl VerifierContext {
+    /// The csv verifier for `csv_verifier`: with an offline directory, only its
+    /// `csv/hsk_cek/<serial>/hsk_cek.cert` files; otherwise the configured stores, and when
+    /// the table is absent upstream's order: the default store, then Hygon's KDS through
+    /// [`VerifierContext::fetcher`]. An explicit `hsk_cek_sources` list is used as written, so
+    /// `[]` still means "no lookups".
+    pub fn csv(&self, csv_verifier: Option<&Map<String, Value>>) -> Result<Csv, Error> {
+        if let Some(dir) = self.offline_collateral_dir() {
+            let store = hygon::OfflineStore::new(dir.join("csv"));
+            return Ok(Csv::new().with_hsk_cek_source(Arc::new(store)));
+        }
+        let csv = Csv::from_config(csv_verifier)?;
+        if csv_verifier.is_some() {
+            return Ok(csv);
+        }
+        let fetcher = self
+            .fetcher()
+            .map_err(crate::collateral::CollateralError::from)?;
+        let kds = HygonKdsSource::new(DEFAULT_HYGON_KDS_BASE_URL, fetcher);
+        Ok(csv.with_hsk_cek_source(Arc::new(kds)))
     }
 }
 
@@ -199,7 +216,19 @@ mod tests {
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = axum::Router::new().fallback(|| async { b"vcek".to_vec() });
+        let vcek = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/testdata/collateral/amd/kds-store/vcek/",
+            "c38427a30d4c7af9d96f7a15b97269825a64cb76a2352ffd5d18115d89ad473f",
+            "8e8c0bcd9a5d9286612bad4aadfb4426205a3b9e4fea82301135a170e477524e",
+            "/bl03_tee00_snp08_ucode115_vcek.der"
+        ))
+        .unwrap();
+        let served = vcek.clone();
+        let app = axum::Router::new().fallback(move || {
+            let body = served.clone();
+            async move { body }
+        });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
         let context = VerifierContext::new().with_fetcher(fetcher);
@@ -210,7 +239,7 @@ mod tests {
             .vek(crate::snp::Product::Milan, &chip, &tcb)
             .await
             .unwrap();
-        assert_eq!(der, b"vcek");
+        assert_eq!(der, vcek);
         let cached = format!("vcek/{MILAN_CHIP}/bl03_tee00_snp08_ucode115_vcek.der");
         assert!(dir.path().join(cached).is_file());
     }
@@ -231,6 +260,78 @@ mod tests {
     #[test]
     fn default_snp_sources_are_the_kds() {
         assert_eq!(VerifierContext::new().vcek_sources(None).unwrap().len(), 1);
+    }
+
+    const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata");
+
+    /// Hygon evidence without HSK/CEK, and report data it carries ("user data", padded).
+    fn csv_case() -> (Value, crate::ReportData) {
+        let path = format!("{TESTDATA}/wrapped/csv/csv-rs-report.no-hsk-cek.json");
+        let evidence = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        (evidence, crate::ReportData::Value(b"user data".to_vec()))
+    }
+
+    /// A fetcher whose cache already holds chip NZA9T14052605's HSK/CEK, as if Hygon's KDS had
+    /// been asked before: lookups through it never reach the network.
+    async fn fetcher_with_cached_hsk_cek() -> Fetcher {
+        let cache = CollateralCache::in_memory();
+        let pair = std::fs::read(format!(
+            "{TESTDATA}/collateral/csv/hsk_cek/NZA9T14052605/hsk_cek.cert"
+        ))
+        .unwrap();
+        let key =
+            crate::collateral::cache::CacheKey::new("hsk_cek/NZA9T14052605/hsk_cek.cert").unwrap();
+        cache.put(&key, pair.into()).await.unwrap();
+        Fetcher::new(Arc::new(cache), FetchPolicy::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn csv_reads_hsk_cek_from_the_offline_dir() {
+        let context =
+            VerifierContext::new().with_offline_collateral_dir(format!("{TESTDATA}/collateral"));
+        let (evidence, report_data) = csv_case();
+        let csv = context.csv(None).unwrap();
+        let entries = crate::Verifier::evaluate(
+            &csv,
+            &evidence,
+            &report_data,
+            &crate::InitDataHash::NotProvided,
+        )
+        .await
+        .unwrap();
+        assert_eq!(entries[0].0.as_map()["serial_number"], "NZA9T14052605");
+    }
+
+    #[tokio::test]
+    async fn csv_without_a_table_falls_back_to_hygon_kds_through_the_context_fetcher() {
+        let context = VerifierContext::new().with_fetcher(fetcher_with_cached_hsk_cek().await);
+        let (evidence, report_data) = csv_case();
+        let csv = context.csv(None).unwrap();
+        let entries = crate::Verifier::evaluate(
+            &csv,
+            &evidence,
+            &report_data,
+            &crate::InitDataHash::NotProvided,
+        )
+        .await
+        .unwrap();
+        assert_eq!(entries.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn csv_with_an_explicit_empty_source_list_does_no_lookups() {
+        let context = VerifierContext::new().with_fetcher(fetcher_with_cached_hsk_cek().await);
+        let (evidence, report_data) = csv_case();
+        let table = serde_json::json!({"hsk_cek_sources": []});
+        let csv = context.csv(table.as_object()).unwrap();
+        let result = crate::Verifier::evaluate(
+            &csv,
+            &evidence,
+            &report_data,
+            &crate::InitDataHash::NotProvided,
+        )
+        .await;
+        assert!(result.is_err());
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub fn verifier_for_with(
             let sources = context.vcek_sources(config.snp_verifier.as_ref())?;
             Ok(Arc::new(Snp::new(sources, context.clock())))
         }
+        Tee::AzSnpVtpm => Ok(Arc::new(AzSnpVtpm::new(context.clock()))),
+        Tee::Csv => Ok(Arc::new(context.csv(config.csv_verifier.as_ref())?)),
         _ => verifier_for(tee, config),
     }
 }

@@ -315,3 +315,77 @@ fn snp_without_the_vcek_offline_fails_without_touching_the_network() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(stderr_line(&output), "vcek not found in offline store");
 }
+
+const CSV_REPORT_DATA: &str = "7573657220646174610000000000000000000000000000000000000000000000\
+                               0000000000000000000000000000000000000000000000000000000000000000";
+
+#[test]
+fn csv_hsk_cek_comes_from_the_offline_collateral_dir() {
+    let output = run(&[
+        "--tee",
+        "csv",
+        "--evidence",
+        &testdata("wrapped/csv/csv-rs-report.no-hsk-cek.json"),
+        "--collateral-dir",
+        &testdata("collateral"),
+        "--report-data",
+        CSV_REPORT_DATA,
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let claims: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(claims["cpu0"]["serial_number"], "NZA9T14052605");
+    assert_eq!(
+        claims["cpu0"]["measure"],
+        "1178dadbf826ec7a07444ba358376d81c312cb53d703f9da83b26c1eee2ea052"
+    );
+}
+
+#[test]
+fn csv_without_the_chip_offline_exits_1_naming_the_missing_hsk_cek() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(&[
+        "--tee",
+        "csv",
+        "--evidence",
+        &testdata("wrapped/csv/csv-rs-report.no-hsk-cek.json"),
+        "--collateral-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let line = stderr_line(&output);
+    assert!(line.contains("hsk"), "{line}");
+}
+
+#[test]
+fn az_snp_vtpm_evidence_verifies_at_the_manifest_time() {
+    let output = run(&[
+        "--tee",
+        "az-snp-vtpm",
+        "--evidence",
+        &testdata("evidence/az-snp-vtpm/evidence-v2.json"),
+        "--report-data",
+        "982f5c6e45df0ed3f10b6f60b02f0c8390e281300f3805e2279c16168cd6ae9a\
+         a398f647caa2338748cd0fd9f5f819ef",
+        "--at",
+        SNP_AT,
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let claims: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(claims["cpu0"].is_object());
+}
+
+#[test]
+fn az_snp_vtpm_reads_the_clock_from_at() {
+    // The VCEK in this evidence is valid from 2025-01-28.
+    let output = run(&[
+        "--tee",
+        "az-snp-vtpm",
+        "--evidence",
+        &testdata("evidence/az-snp-vtpm/evidence-v2.json"),
+        "--at",
+        "2024-06-01T00:00:00Z",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let line = stderr_line(&output);
+    assert!(line.contains("not valid at"), "{line}");
+}

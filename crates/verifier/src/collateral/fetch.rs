@@ -123,6 +123,15 @@ pub enum FetchError {
         /// The configured cap.
         limit: usize,
     },
+    /// The server answered 200 with a body that is not what was asked for (e.g. an error page
+    /// instead of a certificate); it is not cached.
+    #[error("collateral response from {url} is not {expected}")]
+    Unexpected {
+        /// The URL fetched.
+        url: String,
+        /// What the body should have been, e.g. `a DER certificate`.
+        expected: &'static str,
+    },
     /// The download task ended without a result (the runtime shut down or the task panicked).
     #[error("collateral download from {url} was aborted")]
     Aborted {
@@ -132,6 +141,24 @@ pub enum FetchError {
     /// The cache could not be read or written.
     #[error(transparent)]
     Cache(#[from] CacheError),
+}
+
+/// A cheap shape check of a downloaded body, run before it is cached (the verifier still does
+/// the real checks).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyCheck {
+    /// What the body should be, for the error message (`a DER certificate`).
+    pub expected: &'static str,
+    /// Whether `body` has that shape.
+    pub accepts: fn(&[u8]) -> bool,
+}
+
+impl BodyCheck {
+    /// Accepts any body.
+    pub const ANY: Self = Self {
+        expected: "anything",
+        accepts: |_| true,
+    };
 }
 
 /// Fetches collateral through a cache, coalescing concurrent misses (module docs).
@@ -193,10 +220,22 @@ impl Fetcher {
     /// Failures are not cached: the next call tries again. Concurrent calls for the same key
     /// share one download and its result, error included.
     pub async fn fetch(&self, key: &CacheKey, url: &str) -> Result<Arc<[u8]>, FetchError> {
+        self.fetch_checked(key, url, BodyCheck::ANY).await
+    }
+
+    /// Like [`Fetcher::fetch`], but a downloaded body must pass `check` before it is cached,
+    /// so a server's error page answered with status 200 is refused now instead of being
+    /// served from the cache for ever. Callers sharing a key should pass the same check.
+    pub async fn fetch_checked(
+        &self,
+        key: &CacheKey,
+        url: &str,
+        check: BodyCheck,
+    ) -> Result<Arc<[u8]>, FetchError> {
         if let Some(value) = self.inner.cache.get(key).await? {
             return Ok(value);
         }
-        let mut outcome = self.join_or_start(key, url)?;
+        let mut outcome = self.join_or_start(key, url, check)?;
         let result = match outcome.wait_for(Option::is_some).await {
             Ok(done) => done.clone(),
             Err(_) => None,
@@ -209,6 +248,7 @@ impl Fetcher {
         &self,
         key: &CacheKey,
         url: &str,
+        check: BodyCheck,
     ) -> Result<watch::Receiver<Outcome>, FetchError> {
         let mut in_flight = self.inner.in_flight();
         if let Some(outcome) = in_flight.get(key) {
@@ -227,7 +267,10 @@ impl Fetcher {
             key: key.clone(),
         };
         tokio::spawn(async move {
-            let result = guard.inner.download_into_cache(&guard.key, parsed).await;
+            let result = guard
+                .inner
+                .download_into_cache(&guard.key, parsed, check)
+                .await;
             // Leave the map before publishing: a caller arriving afterwards finds the entry
             // in the cache (on success) or starts a fresh attempt (on failure).
             drop(guard);
@@ -267,13 +310,21 @@ impl Inner {
         &self,
         key: &CacheKey,
         url: reqwest::Url,
+        check: BodyCheck,
     ) -> Result<Arc<[u8]>, FetchError> {
         // A download for this key may have finished between our caller's miss and the start
         // of this one.
         if let Some(value) = self.cache.get(key).await? {
             return Ok(value);
         }
+        let url_text = url.to_string();
         let body: Arc<[u8]> = self.download(url).await?.into();
+        if !(check.accepts)(&body) {
+            return Err(FetchError::Unexpected {
+                url: url_text,
+                expected: check.expected,
+            });
+        }
         self.cache.put(key, body.clone()).await?;
         Ok(body)
     }

@@ -6,6 +6,7 @@
 
 pub mod amd;
 pub mod hygon;
+pub mod hygon_kds;
 pub mod cache;
 pub mod fetch;
 

@@ -13,11 +13,24 @@ use async_trait::async_trait;
 use super::VcekSource;
 use crate::collateral::CollateralError;
 use crate::collateral::cache::CacheKey;
-use crate::collateral::fetch::{FetchError, Fetcher, shared_fetcher};
+use crate::collateral::fetch::{BodyCheck, FetchError, Fetcher, shared_fetcher};
 use crate::snp::{Product, TcbVersion};
 
 /// AMD's public KDS.
 pub const DEFAULT_KDS_BASE_URL: &str = "https://kdsintf.amd.com";
+
+/// A VCEK is one DER certificate: a SEQUENCE with a two-byte long-form length (~1.3-1.4 KiB),
+/// exactly filling the body. Anything else (an HTML error page, a PEM) is refused before it is
+/// cached.
+const VCEK_SHAPE: BodyCheck = BodyCheck {
+    expected: "a DER certificate",
+    accepts: |body| match body {
+        [0x30, 0x82, high, low, rest @ ..] => {
+            usize::from(*high) << 8 | usize::from(*low) == rest.len()
+        }
+        _ => false,
+    },
+};
 
 /// Fetches VCEKs from an AMD KDS (or a mirror at another base URL).
 #[derive(Debug, Clone)]
@@ -76,7 +89,7 @@ impl VcekSource for KdsVcekSource {
         }
         let key = cache_key(product, hwid, tcb)?;
         let url = self.vcek_url(product, hwid, tcb);
-        let der = self.fetcher.fetch(&key, &url).await?;
+        let der = self.fetcher.fetch_checked(&key, &url, VCEK_SHAPE).await?;
         Ok(der.to_vec())
     }
 }

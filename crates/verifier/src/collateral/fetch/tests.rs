@@ -403,3 +403,24 @@ fn retry_after_accepts_seconds_and_http_dates() {
     assert_eq!(header("-5"), None);
     assert_eq!(retry_after(&HeaderMap::new(), now), None);
 }
+
+#[tokio::test]
+async fn body_failing_the_check_is_refused_and_not_cached() {
+    let server = ScriptedServer::start(vec![answer(200, b"<html>busy</html>")], false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let fetcher = fetcher(CollateralCache::persistent(dir.path()), quick_policy());
+    let url = server.url("/vcek");
+    let der = BodyCheck {
+        expected: "a DER certificate",
+        accepts: |body| body.first() == Some(&0x30),
+    };
+    let err = fetcher
+        .fetch_checked(&key("k"), &url, der)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("collateral response from {url} is not a DER certificate")
+    );
+    assert_eq!(fetcher.cache().keys().await.unwrap(), vec![]);
+}

@@ -15,6 +15,15 @@ use crate::collateral::fetch::{FetchError, FetchPolicy};
 const MILAN_CHIP: &str = "c38427a30d4c7af9d96f7a15b97269825a64cb76a2352ffd5d18115d89ad473f\
                           8e8c0bcd9a5d9286612bad4aadfb4426205a3b9e4fea82301135a170e477524e";
 
+/// The real VCEK of that chip at [`milan_tcb`], from the shared test data's offline store.
+const VCEK: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/testdata/collateral/amd/kds-store/vcek/",
+    "c38427a30d4c7af9d96f7a15b97269825a64cb76a2352ffd5d18115d89ad473f",
+    "8e8c0bcd9a5d9286612bad4aadfb4426205a3b9e4fea82301135a170e477524e",
+    "/bl03_tee00_snp08_ucode115_vcek.der"
+));
+
 fn chip() -> [u8; 64] {
     hex::decode(MILAN_CHIP).unwrap().try_into().unwrap()
 }
@@ -97,13 +106,13 @@ fn genoa_url_names_genoa() {
 
 #[tokio::test]
 async fn fetched_vcek_is_cached_in_the_offline_store_layout() {
-    let (base, seen) = kds(StatusCode::OK, b"vcek der").await;
+    let (base, seen) = kds(StatusCode::OK, VCEK).await;
     let dir = tempfile::tempdir().unwrap();
     let der = source(&base, CollateralCache::persistent(dir.path()))
         .vek(Product::Milan, &chip(), &milan_tcb())
         .await
         .unwrap();
-    assert_eq!(der, b"vcek der");
+    assert_eq!(der, VCEK);
     assert_eq!(
         *seen.lock().unwrap(),
         vec![format!(
@@ -114,20 +123,20 @@ async fn fetched_vcek_is_cached_in_the_offline_store_layout() {
     let stored = dir.path().join(format!(
         "vcek/{MILAN_CHIP}/bl03_tee00_snp08_ucode115_vcek.der"
     ));
-    assert_eq!(std::fs::read(stored).unwrap(), b"vcek der");
+    assert_eq!(std::fs::read(stored).unwrap(), VCEK);
 
     // A restarted verifier finds it without asking the KDS again.
     let again = source(&base, CollateralCache::persistent(dir.path()))
         .vek(Product::Milan, &chip(), &milan_tcb())
         .await
         .unwrap();
-    assert_eq!(again, b"vcek der");
+    assert_eq!(again, VCEK);
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn turin_cache_key_includes_fmc() {
-    let (base, _) = kds(StatusCode::OK, b"turin vcek").await;
+    let (base, _) = kds(StatusCode::OK, VCEK).await;
     let dir = tempfile::tempdir().unwrap();
     let tcb = TcbVersion {
         fmc: Some(1),
@@ -182,7 +191,7 @@ async fn unknown_chip_is_a_fetch_error_naming_the_status_and_url() {
 
 #[tokio::test]
 async fn configured_kds_source_asks_the_configured_base_url() {
-    let (base, seen) = kds(StatusCode::OK, b"from config").await;
+    let (base, seen) = kds(StatusCode::OK, VCEK).await;
     let source = super::super::vcek_source_from_config(&super::super::VcekSourceConfig::Kds {
         base_url: Some(format!("{base}/")),
     });
@@ -190,7 +199,7 @@ async fn configured_kds_source_asks_the_configured_base_url() {
         .vek(Product::Milan, &chip(), &milan_tcb())
         .await
         .unwrap();
-    assert_eq!(der, b"from config");
+    assert_eq!(der, VCEK);
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
 
@@ -207,4 +216,35 @@ async fn unavailable_client_reports_why_on_every_lookup() {
         err.to_string(),
         "could not build the collateral http client: no tls roots"
     );
+}
+
+#[tokio::test]
+async fn error_page_answered_with_200_is_refused_and_not_cached() {
+    let (base, seen) = kds(StatusCode::OK, b"<html>try again later</html>").await;
+    let dir = tempfile::tempdir().unwrap();
+    let kds = source(&base, CollateralCache::persistent(dir.path()));
+    let err = kds
+        .vek(Product::Milan, &chip(), &milan_tcb())
+        .await
+        .unwrap_err();
+    let url = kds.vcek_url(Product::Milan, &chip(), &milan_tcb());
+    assert_eq!(
+        err,
+        CollateralError::Fetch(FetchError::Unexpected {
+            url,
+            expected: "a DER certificate"
+        })
+    );
+    // Not cached: the next lookup asks again.
+    let _ = kds.vek(Product::Milan, &chip(), &milan_tcb()).await;
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn vcek_shape_is_one_whole_der_sequence() {
+    assert!((VCEK_SHAPE.accepts)(VCEK));
+    assert!(!(VCEK_SHAPE.accepts)(&VCEK[..VCEK.len() - 1]));
+    assert!(!(VCEK_SHAPE.accepts)(b"-----BEGIN CERTIFICATE-----"));
+    assert!(!(VCEK_SHAPE.accepts)(&[0x30, 0x82]));
+    assert!(!(VCEK_SHAPE.accepts)(b""));
 }
