@@ -4,8 +4,9 @@
 //! evidence must be bound to, checks it, and returns claims about the TEE. It does not
 //! appraise: whether the claims are *good* is for the attestation service's policy.
 //!
-//! This crate never speaks HTTP and never reads the wall clock below a verifier's trait impl;
-//! collateral fetching, when a verifier needs it, lives in its own module.
+//! Only [`collateral`] touches files or the network (AMD and Hygon KDS downloads, offline
+//! stores, the collateral cache), and nothing reads the wall clock below a verifier's trait
+//! impl: [`VerifierContext`] injects the clock and the collateral sources.
 //!
 //! ```
 //! # async fn demo() -> Result<(), verifier::Error> {
