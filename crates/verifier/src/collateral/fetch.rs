@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use super::cache::{CacheError, CacheKey, CollateralCache};
 
@@ -37,6 +37,11 @@ pub struct FetchPolicy {
     /// Longest single wait. A `Retry-After` asking for more ends the download at once, so a
     /// verification is never parked for an hour behind a rate limit.
     pub max_backoff: Duration,
+    /// Downloads of different keys running at once (at least one); more wait their turn.
+    /// Evidence is unauthenticated until its endorsement key is fetched, so without a cap a
+    /// burst of reports with made-up chip IDs would turn into a burst against the vendor's
+    /// KDS and get this verifier rate-limited for everyone.
+    pub max_concurrent_downloads: usize,
 }
 
 impl Default for FetchPolicy {
@@ -49,6 +54,7 @@ impl Default for FetchPolicy {
             max_attempts: 4,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(10),
+            max_concurrent_downloads: 8,
         }
     }
 }
@@ -177,6 +183,7 @@ struct Inner {
     cache: Arc<CollateralCache>,
     policy: FetchPolicy,
     in_flight: Mutex<HashMap<CacheKey, watch::Receiver<Outcome>>>,
+    download_slots: Semaphore,
 }
 
 impl Fetcher {
@@ -195,12 +202,14 @@ impl Fetcher {
             .map_err(|err| FetchError::Client {
                 reason: root_cause(&err),
             })?;
+        let download_slots = Semaphore::new(policy.max_concurrent_downloads.max(1));
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 cache,
                 policy,
                 in_flight: Mutex::new(HashMap::new()),
+                download_slots,
             }),
         })
     }
@@ -318,7 +327,18 @@ impl Inner {
             return Ok(value);
         }
         let url_text = url.to_string();
-        let body: Arc<[u8]> = self.download(url).await?.into();
+        let body: Arc<[u8]> = {
+            // The semaphore is never closed, so acquiring only waits; the permit is released
+            // when the download ends, whatever its outcome.
+            let _slot = self
+                .download_slots
+                .acquire()
+                .await
+                .map_err(|_| FetchError::Aborted {
+                    url: url_text.clone(),
+                })?;
+            self.download(url).await?.into()
+        };
         if !(check.accepts)(&body) {
             return Err(FetchError::Unexpected {
                 url: url_text,

@@ -123,6 +123,7 @@ fn quick_policy() -> FetchPolicy {
         max_attempts: 3,
         initial_backoff: Duration::from_millis(1),
         max_backoff: Duration::from_secs(2),
+        max_concurrent_downloads: 8,
     }
 }
 
@@ -423,4 +424,31 @@ async fn body_failing_the_check_is_refused_and_not_cached() {
         format!("collateral response from {url} is not a DER certificate")
     );
     assert_eq!(fetcher.cache().keys().await.unwrap(), vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn downloads_of_different_keys_are_capped() {
+    const KEYS: usize = 6;
+    let server = ScriptedServer::start(vec![answer(200, b"cert")], true).await;
+    let policy = FetchPolicy {
+        max_concurrent_downloads: 2,
+        ..quick_policy()
+    };
+    let fetcher = fetcher(CollateralCache::in_memory(), policy);
+    let mut callers = tokio::task::JoinSet::new();
+    for n in 0..KEYS {
+        let (fetcher, url) = (fetcher.clone(), server.url(&format!("/chip/{n}")));
+        callers.spawn(async move { fetcher.fetch(&key(&format!("chip{n}")), &url).await });
+    }
+    // Without the cap all six would reach the held server; give them time to try.
+    let deadline = Instant::now() + Duration::from_millis(300);
+    while server.hits() < KEYS && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(server.hits(), 2);
+    server.release.send(true).unwrap();
+    while let Some(result) = callers.join_next().await {
+        assert_eq!(&*result.unwrap().unwrap(), b"cert");
+    }
+    assert_eq!(server.hits(), KEYS);
 }
