@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -42,6 +42,10 @@ pub struct FetchPolicy {
     /// burst of reports with made-up chip IDs would turn into a burst against the vendor's
     /// KDS and get this verifier rate-limited for everyone.
     pub max_concurrent_downloads: usize,
+    /// How long a 404 for a key is remembered and answered without asking again (zero: never).
+    /// A report with a made-up chip ID can be replayed at no cost to the sender; this keeps
+    /// each replay from costing the vendor's KDS a request.
+    pub not_found_ttl: Duration,
 }
 
 impl Default for FetchPolicy {
@@ -55,6 +59,7 @@ impl Default for FetchPolicy {
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(10),
             max_concurrent_downloads: 8,
+            not_found_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -184,7 +189,12 @@ struct Inner {
     policy: FetchPolicy,
     in_flight: Mutex<HashMap<CacheKey, watch::Receiver<Outcome>>>,
     download_slots: Semaphore,
+    not_found: Mutex<HashMap<CacheKey, (Instant, FetchError)>>,
 }
+
+/// Keys whose 404 is remembered at most; past this the oldest half is dropped, so made-up
+/// keys cannot grow the map without bound.
+const MAX_NOT_FOUND_ENTRIES: usize = 1024;
 
 impl Fetcher {
     /// A fetcher storing what it downloads in `cache`, with the limits in `policy`.
@@ -210,6 +220,7 @@ impl Fetcher {
                 policy,
                 in_flight: Mutex::new(HashMap::new()),
                 download_slots,
+                not_found: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -243,6 +254,9 @@ impl Fetcher {
     ) -> Result<Arc<[u8]>, FetchError> {
         if let Some(value) = self.inner.cache.get(key).await? {
             return Ok(value);
+        }
+        if let Some(err) = self.inner.remembered_not_found(key) {
+            return Err(err);
         }
         let mut outcome = self.join_or_start(key, url, check)?;
         let result = match outcome.wait_for(Option::is_some).await {
@@ -308,11 +322,37 @@ pub fn shared_fetcher() -> Result<Fetcher, FetchError> {
 }
 
 impl Inner {
+    /// The remembered 404 for `key`, if it is younger than [`FetchPolicy::not_found_ttl`].
+    fn remembered_not_found(&self, key: &CacheKey) -> Option<FetchError> {
+        let mut not_found = lock(&self.not_found);
+        match not_found.get(key) {
+            Some((at, err)) if at.elapsed() < self.policy.not_found_ttl => Some(err.clone()),
+            Some(_) => {
+                not_found.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn remember_not_found(&self, key: &CacheKey, err: &FetchError) {
+        if self.policy.not_found_ttl.is_zero()
+            || !matches!(err, FetchError::Status { status: 404, .. })
+        {
+            return;
+        }
+        let mut not_found = lock(&self.not_found);
+        if not_found.len() >= MAX_NOT_FOUND_ENTRIES {
+            let mut ages: Vec<Instant> = not_found.values().map(|(at, _)| *at).collect();
+            ages.sort_unstable();
+            let cutoff = ages[ages.len() / 2];
+            not_found.retain(|_, (at, _)| *at > cutoff);
+        }
+        not_found.insert(key.clone(), (Instant::now(), err.clone()));
+    }
+
     fn in_flight(&self) -> MutexGuard<'_, HashMap<CacheKey, watch::Receiver<Outcome>>> {
-        // Each critical section is one map lookup/insert/remove, so a poisoned map is intact.
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.in_flight)
     }
 
     async fn download_into_cache(
@@ -337,7 +377,13 @@ impl Inner {
                 .map_err(|_| FetchError::Aborted {
                     url: url_text.clone(),
                 })?;
-            self.download(url).await?.into()
+            match self.download(url).await {
+                Ok(body) => body.into(),
+                Err(err) => {
+                    self.remember_not_found(key, &err);
+                    return Err(err);
+                }
+            }
         };
         if !(check.accepts)(&body) {
             return Err(FetchError::Unexpected {
@@ -421,6 +467,14 @@ impl Inner {
             return Ok(body);
         }
     }
+}
+
+/// Locks one of the fetcher's maps. Each critical section is one lookup, insert or remove, so a
+/// map behind a poisoned lock is still intact.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Removes a key from the in-flight map when its download task ends, even by panic, so a

@@ -2,7 +2,6 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode as AxumStatus, header};
@@ -124,6 +123,7 @@ fn quick_policy() -> FetchPolicy {
         initial_backoff: Duration::from_millis(1),
         max_backoff: Duration::from_secs(2),
         max_concurrent_downloads: 8,
+        not_found_ttl: Duration::ZERO,
     }
 }
 
@@ -451,4 +451,50 @@ async fn downloads_of_different_keys_are_capped() {
         assert_eq!(&*result.unwrap().unwrap(), b"cert");
     }
     assert_eq!(server.hits(), KEYS);
+}
+
+#[tokio::test]
+async fn not_found_is_remembered_for_its_ttl() {
+    let server = ScriptedServer::start(vec![answer(404, b""), answer(200, b"cert")], false).await;
+    let policy = FetchPolicy {
+        not_found_ttl: Duration::from_secs(3600),
+        ..quick_policy()
+    };
+    let fetcher = fetcher(CollateralCache::in_memory(), policy);
+    let url = server.url("/made-up-chip");
+    for _ in 0..3 {
+        let err = fetcher.fetch(&key("k"), &url).await.unwrap_err();
+        assert_eq!(
+            err,
+            FetchError::Status {
+                url: url.clone(),
+                status: 404
+            }
+        );
+    }
+    assert_eq!(server.hits(), 1);
+    // Other keys are unaffected.
+    assert_eq!(
+        &*fetcher
+            .fetch(&key("other"), &server.url("/real"))
+            .await
+            .unwrap(),
+        b"cert"
+    );
+}
+
+#[tokio::test]
+async fn other_failures_are_not_remembered() {
+    let server = ScriptedServer::start(vec![answer(500, b""), answer(200, b"cert")], false).await;
+    let policy = FetchPolicy {
+        not_found_ttl: Duration::from_secs(3600),
+        ..quick_policy()
+    };
+    let fetcher = fetcher(CollateralCache::in_memory(), policy);
+    let url = server.url("/x");
+    assert!(matches!(
+        fetcher.fetch(&key("k"), &url).await,
+        Err(FetchError::Status { status: 500, .. })
+    ));
+    assert_eq!(&*fetcher.fetch(&key("k"), &url).await.unwrap(), b"cert");
 }
