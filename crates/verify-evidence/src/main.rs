@@ -124,6 +124,14 @@ async fn run(args: Args) -> Result<String, Failure> {
         context = context.with_clock(Arc::new(FixedClock(at)));
     }
     if let Some(dir) = &args.collateral_dir {
+        // A mistyped path would otherwise only show up as "vcek not found", which reads as a
+        // problem with the evidence.
+        if !dir.is_dir() {
+            return Err(Failure::Invocation(anyhow::anyhow!(
+                "collateral directory {} does not exist",
+                dir.display()
+            )));
+        }
         context = context.with_offline_collateral_dir(dir);
     }
     let verifier = verifier_for_with(args.tee, &VerifierConfig::default(), &context)

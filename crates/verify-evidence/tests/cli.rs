@@ -389,3 +389,23 @@ fn az_snp_vtpm_reads_the_clock_from_at() {
     let line = stderr_line(&output);
     assert!(line.contains("not valid at"), "{line}");
 }
+
+#[test]
+fn missing_collateral_dir_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir");
+    let output = verify_snp_report(
+        &testdata("wrapped/snp/e2e-evidence.no-cert-chain.json"),
+        &[
+            "--collateral-dir",
+            missing.to_str().unwrap(),
+            "--at",
+            SNP_AT,
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr_line(&output),
+        format!("collateral directory {} does not exist", missing.display())
+    );
+}
