@@ -4,11 +4,21 @@
 //! `now`, VEK hardware id and TCB against the report, report signature, VMPL, report-data and
 //! init-data (HOST_DATA) bindings. [`Snp`] is the [`Verifier`] around it: it parses the
 //! guest's evidence JSON, takes the VEK from the evidence's certificate table or from the
-//! configured [`VcekSource`]s, reads its clock once and calls [`verify`].
+//! configured [`VcekSource`]s, reads its clock once and calls [`verify`]. Another verifier
+//! holding an SNP report (e.g. inside an Azure HCL report) parses it with
+//! [`AttestationReport::from_bytes`] and calls [`verify`] with the bindings it wants checked.
 //!
-//! Decisions on upstream quirks (spec §14): report version 2 is accepted; the VCEK hardware id
-//! is compared with `chip_id` (upstream never does); every certificate's validity period is
-//! checked at the verification time.
+//! Decisions where upstream differs or is silent (spec §14):
+//! - report versions 2 to 5 are accepted (upstream refuses v2); a v2 report's generation is
+//!   taken from its VEK's issuer;
+//! - the VCEK hardware id is compared with `chip_id` (upstream's comparison never runs),
+//!   except for VLEKs and for an all-zero (MASK_CHIP_ID) `chip_id`; see [`check_hwid`];
+//! - every certificate's validity period is checked at the verification time (upstream checks
+//!   none); an expired VLEK is refused;
+//! - ASK/ARK entries of the evidence's certificate table are ignored: the chain always ends in
+//!   the compiled-in roots;
+//! - report data is compared after zero-padding the expected value to 64 bytes, HOST_DATA
+//!   after padding or cutting the init-data digest to 32 bytes, as upstream does.
 
 mod chain;
 mod claims;
@@ -19,6 +29,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use kbs_types::Tee;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -34,7 +45,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::collateral::CollateralError;
 use crate::collateral::amd::{VcekSource, VcekSourceConfig, vcek_source_from_config};
 use crate::{Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier};
-use kbs_types::Tee;
 
 /// The values a report must be bound to.
 #[derive(Debug, Clone, Copy)]
