@@ -508,7 +508,7 @@ async fn missing_class_policy_fails() {
 async fn unsupported_tee_fails_clearly() {
     let service = service(AsConfig::default()).await;
     let request = VerificationRequest {
-        tee: Tee::Snp,
+        tee: Tee::Se,
         evidence: json!({}),
         runtime_data: None,
         runtime_data_hash_algorithm: HashAlgorithm::Sha384,
@@ -522,8 +522,8 @@ async fn unsupported_tee_fails_clearly() {
         matches!(
             err,
             Error::Verifier {
-                tee: Tee::Snp,
-                source: verifier::Error::Unsupported { tee: Tee::Snp }
+                tee: Tee::Se,
+                source: verifier::Error::Unsupported { tee: Tee::Se }
             }
         ),
         "{err}"
