@@ -26,6 +26,12 @@ pub struct AsConfig {
     pub attestation_token_broker: TokenBrokerConfig,
     /// Per-verifier settings.
     pub verifier_config: VerifierConfig,
+    /// Our addition (not an upstream key): a directory where collateral downloaded by the
+    /// verifiers (AMD VCEKs, Hygon HSK/CEK pairs) is kept, so it survives restarts and a
+    /// restarted service does not ask the vendor's KDS again. `None` keeps downloads in
+    /// memory only. The directory is created on the first download.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collateral_cache_dir: Option<PathBuf>,
 }
 
 /// `rvps_config`, internally tagged by `type`.
@@ -223,6 +229,18 @@ mod tests {
             })
         );
         assert!(config.verifier_config.snp_verifier.is_some());
+        assert_eq!(config.collateral_cache_dir, None);
+    }
+
+    #[test]
+    fn collateral_cache_dir_is_an_optional_path() {
+        let config: AsConfig =
+            toml::from_str(r#"collateral_cache_dir = "/var/cache/kbs/collateral""#).unwrap();
+        assert_eq!(
+            config.collateral_cache_dir,
+            Some(PathBuf::from("/var/cache/kbs/collateral"))
+        );
+        assert!(toml::from_str::<AsConfig>("collateral_cache_dir = 3").is_err());
     }
 
     #[test]

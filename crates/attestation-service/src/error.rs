@@ -50,6 +50,16 @@ pub enum Error {
     #[error("the leaf certificate of the token signer chain does not hold the signing key")]
     CertificateKeyMismatch,
 
+    /// The collateral fetcher over `collateral_cache_dir` could not be built.
+    #[error("cannot set up collateral downloads into {dir}")]
+    CollateralFetcher {
+        /// The configured cache directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: verifier::collateral::fetch::FetchError,
+    },
+
     /// `signer.cert_path` holds no PEM certificate.
     #[error("{path} contains no pem certificate")]
     NoCertificates {

@@ -1,17 +1,21 @@
 //! `AttestationService`: the evaluation pipeline (spec §4, §5) and its admin operations.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jose::{Jwk, JwkSet, VerifyingKey};
+use kbs_types::Tee;
 use policy::{PolicyStore, RuleValue};
 use rvps::{BuiltinRvps, ReferenceValueProvider};
 use serde_json::Value;
 use storage::StorageProvider;
 use time::OffsetDateTime;
-use verifier::TeeClass;
+use verifier::collateral::cache::CollateralCache;
+use verifier::collateral::fetch::{FetchPolicy, Fetcher};
+use verifier::{TeeClass, Verifier, VerifierContext};
 
 use crate::binding::{expected_init_data_hash, expected_report_data};
 use crate::claims::{AnnotatedEvidence, annotate};
@@ -30,7 +34,8 @@ const REFERENCE_VALUE_NAMESPACE: &str = "reference_value";
 const TRUST_CLAIMS_RULE: &str = "data.policy.trust_claims";
 const EXTENSIONS_RULE: &str = "data.policy.extensions";
 
-/// The source of the current time for `iat`; injected so tests can pin it.
+/// The source of the current time: `iat` of the tokens and the verification time of the
+/// verifiers (certificate validity); injected so tests can pin it.
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
 /// The attestation service: verifies evidence, appraises the claims with Rego policies and
@@ -42,6 +47,13 @@ pub struct AttestationService {
     rvps: Arc<dyn ReferenceValueProvider>,
     signer: TokenSigner,
     clock: Clock,
+    /// What the verifiers are created in: [`AttestationService::clock`] and the collateral
+    /// fetcher (with the persistent cache when `collateral_cache_dir` is set).
+    verifier_context: VerifierContext,
+    /// One verifier per TEE, created on first use and reused: verifiers hold no per-request
+    /// state, and reusing them keeps what they cache (verified VEK chains, downloaded
+    /// collateral) across requests.
+    verifiers: Mutex<HashMap<Tee, Arc<dyn Verifier>>>,
 }
 
 impl std::fmt::Debug for AttestationService {
@@ -76,8 +88,10 @@ impl AttestationService {
             rvps_config,
             attestation_token_broker: broker,
             verifier_config,
+            collateral_cache_dir,
         } = config;
         check_broker(&broker)?;
+        let collateral_context = collateral_context(collateral_cache_dir.as_deref())?;
 
         let rvps_storage_type = match rvps_config {
             RvpsConfig::BuiltIn {
@@ -100,19 +114,31 @@ impl AttestationService {
             policies.seed(id, text).await?;
         }
 
+        let clock: Clock = Arc::new(OffsetDateTime::now_utc);
         Ok(Self {
             broker,
             verifier_config,
             policies,
             rvps,
             signer,
-            clock: Arc::new(OffsetDateTime::now_utc),
+            verifier_context: collateral_context.with_clock(Arc::new(VerifierClock(clock.clone()))),
+            clock,
+            verifiers: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Replaces the clock that stamps `iat` (tests pin it).
+    /// Replaces the clock that stamps `iat` and that the verifiers read the verification time
+    /// from (tests pin it, so recorded evidence verifies at the time its collateral was valid).
     pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.verifier_context = self
+            .verifier_context
+            .with_clock(Arc::new(VerifierClock(clock.clone())));
         self.clock = clock;
+        // Verifiers made so far hold the old clock.
+        self.verifiers
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         self
     }
 
@@ -247,8 +273,7 @@ impl AttestationService {
     ) -> Result<Vec<(TeeClass, AnnotatedEvidence)>, Error> {
         let tee = request.tee;
         let verifier_error = |source| Error::Verifier { tee, source };
-        let verifier =
-            verifier::verifier_for(tee, &self.verifier_config).map_err(verifier_error)?;
+        let verifier = self.verifier(tee).map_err(verifier_error)?;
         let (report_data, runtime_data_claims) = expected_report_data(
             request.runtime_data.as_ref(),
             request.runtime_data_hash_algorithm,
@@ -274,6 +299,23 @@ impl AttestationService {
             .collect()
     }
 
+    /// The verifier for `tee`, created in this service's context on first use.
+    fn verifier(&self, tee: Tee) -> Result<Arc<dyn Verifier>, verifier::Error> {
+        let mut verifiers = self
+            .verifiers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(verifier) = verifiers.get(&tee) {
+            return Ok(Arc::clone(verifier));
+        }
+        // Creating a verifier does no I/O, so holding the lock while doing so is cheap. A
+        // failure (an unsupported TEE, an invalid verifier table) is not remembered.
+        let verifier =
+            verifier::verifier_for_with(tee, &self.verifier_config, &self.verifier_context)?;
+        verifiers.insert(tee, Arc::clone(&verifier));
+        Ok(verifier)
+    }
+
     /// Appraises one entry with `<policy_id>_<class>`.
     async fn appraise(
         &self,
@@ -294,6 +336,38 @@ impl AttestationService {
         .map_err(|_| Error::PolicyTask)??;
         Appraisal::from_policy(&evaluated, policy_id, trust_claims, extensions, annotated)
     }
+}
+
+/// The AS clock as the verifiers' clock, so one clock drives both `iat` and the verification
+/// time.
+struct VerifierClock(Clock);
+
+impl std::fmt::Debug for VerifierClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifierClock")
+    }
+}
+
+impl verifier::Clock for VerifierClock {
+    fn now(&self) -> u64 {
+        // A time before 1970 makes every certificate "not yet valid": fails closed.
+        u64::try_from((self.0)().unix_timestamp()).unwrap_or(0)
+    }
+}
+
+/// The verifier context without its clock: downloads go through a fetcher whose cache lives
+/// in `cache_dir` when one is configured, else through the process-wide in-memory one.
+fn collateral_context(cache_dir: Option<&Path>) -> Result<VerifierContext, Error> {
+    let Some(dir) = cache_dir else {
+        return Ok(VerifierContext::new());
+    };
+    let cache = Arc::new(CollateralCache::persistent(dir));
+    let fetcher =
+        Fetcher::new(cache, FetchPolicy::default()).map_err(|source| Error::CollateralFetcher {
+            dir: dir.to_owned(),
+            source,
+        })?;
+    Ok(VerifierContext::new().with_fetcher(fetcher))
 }
 
 /// `<class><n>` for each entry, `n` counting per class from 0 in entry order.
@@ -340,6 +414,49 @@ fn check_broker(broker: &TokenBrokerConfig) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn service() -> AttestationService {
+        let storage = storage::StorageProvider::new(&storage::StorageConfig::default()).unwrap();
+        AttestationService::new(crate::AsConfig::default(), &storage)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn verifiers_are_created_once_per_tee_and_reused() {
+        let service = service().await;
+        let first = service.verifier(Tee::Snp).unwrap();
+        let again = service.verifier(Tee::Snp).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        let other = service.verifier(Tee::Sample).unwrap();
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert!(matches!(
+            service.verifier(Tee::Se).err(),
+            Some(verifier::Error::Unsupported { tee: Tee::Se })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_new_clock_replaces_the_verifiers_made_with_the_old_one() {
+        let service = service().await;
+        let before = service.verifier(Tee::Snp).unwrap();
+        let pinned = OffsetDateTime::from_unix_timestamp(1_748_736_000).unwrap();
+        let service = service.with_clock(Arc::new(move || pinned));
+        let after = service.verifier(Tee::Snp).unwrap();
+        assert!(!Arc::ptr_eq(&before, &after));
+        assert_eq!(
+            verifier::Clock::now(&*service.verifier_context.clock()),
+            1_748_736_000
+        );
+    }
+
+    #[test]
+    fn a_clock_before_1970_reads_as_the_epoch() {
+        let clock = VerifierClock(Arc::new(|| {
+            OffsetDateTime::UNIX_EPOCH - time::Duration::DAY
+        }));
+        assert_eq!(verifier::Clock::now(&clock), 0);
+    }
 
     #[test]
     fn submods_are_numbered_per_class_in_entry_order() {

@@ -178,6 +178,9 @@ pub struct BuiltinAsConfig {
     /// `[attestation_service.verifier_config]`.
     #[serde(default)]
     pub verifier_config: verifier::VerifierConfig,
+    /// `collateral_cache_dir` (our addition): where downloaded collateral is kept.
+    #[serde(default)]
+    pub collateral_cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for BuiltinAsConfig {
@@ -188,6 +191,7 @@ impl Default for BuiltinAsConfig {
             rvps_config: Default::default(),
             attestation_token_broker: Default::default(),
             verifier_config: Default::default(),
+            collateral_cache_dir: None,
         }
     }
 }
@@ -200,6 +204,7 @@ impl BuiltinAsConfig {
             rvps_config: self.rvps_config.clone(),
             attestation_token_broker: self.attestation_token_broker.clone(),
             verifier_config: self.verifier_config.clone(),
+            collateral_cache_dir: self.collateral_cache_dir.clone(),
         }
     }
 }

@@ -5,6 +5,8 @@
 //! - builtin AS whose token signer (P-256) is `<data-dir>/as-token-signer.key`, created on
 //!   first start and trusted by the KBS as its in-process AS;
 //! - LocalFs storage in `<data-dir>/storage`, with the `resource` plugin enabled;
+//! - collateral the verifiers download (AMD VCEKs, ...) kept in `<data-dir>/collateral`, so
+//!   a restart does not ask the vendor's KDS again;
 //! - admin `AuthenticatedAuthorization`: an Ed25519 key pair `<data-dir>/admin.key` (mode 0600)
 //!   and `admin.pub` made on first start; tokens signed with it and carrying `"role":"admin"`
 //!   may use every `/kbs/…` admin endpoint. Only the private key's *path* is ever printed.
@@ -25,6 +27,8 @@ pub const ADMIN_PUBLIC_KEY_FILE: &str = "admin.pub";
 pub const AS_SIGNER_KEY_FILE: &str = "as-token-signer.key";
 /// Storage directory inside the data directory.
 pub const STORAGE_DIR: &str = "storage";
+/// Collateral cache directory inside the data directory.
+pub const COLLATERAL_DIR: &str = "collateral";
 /// The admin role the default ACL allows on every admin endpoint.
 pub const ADMIN_ROLE: &str = "admin";
 
@@ -153,6 +157,7 @@ pub fn prepare(data_dir: &Path) -> Result<EmbeddedDefaults, DefaultsError> {
         "attestation_service": {
             "type": "coco_as_builtin",
             "attestation_token_broker": { "signer": { "key_path": utf8(&signer_path)? } },
+            "collateral_cache_dir": utf8(&data_dir.join(COLLATERAL_DIR))?,
         },
         "storage_backend": {
             "storage_type": "LocalFs",
@@ -274,6 +279,10 @@ mod tests {
         };
         let signer = b.attestation_token_broker.signer.as_ref().unwrap();
         assert_eq!(signer.key_path, dir.path().join(AS_SIGNER_KEY_FILE));
+        assert_eq!(
+            b.collateral_cache_dir,
+            Some(dir.path().join(COLLATERAL_DIR))
+        );
         let AdminConfig::AuthenticatedAuthorization {
             authentication,
             authorization,

@@ -1,0 +1,242 @@
+//! Real SEV-SNP evidence through the KBS router and its builtin AS, with the verification time
+//! pinned to the time the shared test data's collateral is valid at (issue 4 acceptance).
+//!
+//! The sample report's `report_data` was fixed by the hardware that produced it, so it cannot
+//! carry the digest of a fresh KBS nonce: through `/attest` the best possible outcome is a
+//! verification that passes the VCEK chain, hardware id, TCB and report signature and fails at
+//! the report-data binding. The same evidence bound to its own report data then goes through
+//! `AttestationService::evaluate` and is appraised by `default_cpu`.
+//!
+//! The clock is pinned by giving the KBS a builtin backend over an `AttestationService` made
+//! with `with_clock`, so no configuration key can pin a production KBS's time.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use attestation_service::{AttestationService, RuntimeData, VerificationRequest};
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use kbs::app::{AppState, Kbs};
+use kbs::attestation::BuiltinBackend;
+use kbs::config::{AttestationServiceConfig, KbsConfig};
+use kbs_types::{HashAlgorithm, Tee};
+use serde_json::{Value, json};
+use storage::StorageProvider;
+use time::OffsetDateTime;
+use tower::ServiceExt as _;
+
+const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata");
+
+/// The manifest's verification time, 2025-06-01T00:00:00Z.
+const VERIFICATION_TIME: i64 = 1_748_736_000;
+/// 2031-01-01T00:00:00Z: after the sample VCEK's `notAfter` (2030-01-24), inside the ARK's.
+const AFTER_VCEK_EXPIRY: i64 = 1_924_992_000;
+
+/// `test-report.json`'s launch measurement and report data (testdata README, snp rows).
+const MEASUREMENT: &str = "a1f3930413247bb38cfc171579ea3c12d5fe4901f0c792f63fd75d98f1ef827c\
+                           23500644e0e692e6be917f9050d3d38c";
+const REPORT_DATA: &str = "ec6c52d7533cc2c4f45be7849cf112ab82b2009fe7bd43e71ed08c14400ad7e2\
+                           0000000000000000000000000000000000000000000000000000000000000000";
+
+const CONFIG: &str = r#"
+[http_server]
+insecure_http = true
+[admin]
+authorization_mode = "InsecureAllowAll"
+[attestation_service]
+type = "coco_as_builtin"
+"#;
+
+const ATTESTATION_ERROR: &str =
+    "https://github.com/confidential-containers/kbs/errors/AttestationError";
+
+fn snp_evidence() -> Value {
+    let text = std::fs::read(format!("{TESTDATA}/wrapped/snp/test-report.json")).unwrap();
+    serde_json::from_slice(&text).unwrap()
+}
+
+fn clock_at(unix: i64) -> attestation_service::Clock {
+    let at = OffsetDateTime::from_unix_timestamp(unix).unwrap();
+    Arc::new(move || at)
+}
+
+/// The builtin AS the configuration describes, with its clock pinned at `unix`.
+async fn pinned_service(config: &KbsConfig, unix: i64) -> Arc<AttestationService> {
+    let AttestationServiceConfig::Builtin(builtin) = &config.attestation_service else {
+        panic!("builtin AS expected");
+    };
+    let storage = StorageProvider::new(&config.storage_backend).unwrap();
+    let service = AttestationService::new(builtin.as_config(), &storage)
+        .await
+        .unwrap()
+        .with_clock(clock_at(unix));
+    Arc::new(service)
+}
+
+/// The KBS of [`CONFIG`] whose builtin AS verifies at `unix`.
+async fn pinned_kbs(unix: i64) -> AppState {
+    let config = KbsConfig::from_toml(CONFIG).unwrap();
+    let kbs = Kbs::from_config(&config).await.unwrap();
+    let service = pinned_service(&config, unix).await;
+    Arc::new(Kbs {
+        attestation: Arc::new(BuiltinBackend::new(service)),
+        ..kbs
+    })
+}
+
+async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, Value, Option<String>) {
+    let response = kbs::http::router(state.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    let status = response.status();
+    let cookie = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned());
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    (status, body, cookie)
+}
+
+fn post(uri: &str, cookie: Option<&str>, body: &Value) -> Request<Body> {
+    let mut builder = Request::post(uri).header(header::CONTENT_TYPE, "application/json");
+    if let Some(cookie) = cookie {
+        builder = builder.header(header::COOKIE, cookie);
+    }
+    builder.body(Body::from(body.to_string())).unwrap()
+}
+
+/// `/auth` for `snp`, then `/attest` with the sample report as primary evidence; returns the
+/// `/attest` status and problem document.
+async fn attest_snp_sample(state: &AppState) -> (StatusCode, Value) {
+    let auth = json!({"version": "0.4.0", "tee": "snp", "extra-params": ""});
+    let (status, challenge, cookie) = send(state, post("/kbs/v0/auth", None, &auth)).await;
+    assert_eq!(status, StatusCode::OK, "{challenge}");
+    let nonce = challenge["nonce"].as_str().unwrap().to_owned();
+    let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
+    let attestation = json!({
+        "runtime-data": {"nonce": nonce, "tee-pubkey": key.public_key().unwrap()},
+        "tee-evidence": {"primary_evidence": snp_evidence(), "additional_evidence": ""},
+    });
+    let (status, problem, _) = send(
+        state,
+        post("/kbs/v0/attest", cookie.as_deref(), &attestation),
+    )
+    .await;
+    (status, problem)
+}
+
+#[tokio::test]
+async fn snp_sample_through_attest_passes_chain_tcb_and_signature_and_fails_at_report_data() {
+    let state = pinned_kbs(VERIFICATION_TIME).await;
+    let (status, problem) = attest_snp_sample(&state).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    assert_eq!(problem["type"], ATTESTATION_ERROR);
+    // docs/api.md: detail is the error followed by its causes. The report-data check runs
+    // after the VCEK chain and validity, hardware id, TCB, signature and VMPL checks
+    // (`snp::verify`), so failing there means all of those passed.
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.ends_with(
+            "snp evidence verification failed: evidence `report_data` does not match the \
+             expected value"
+        ),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn snp_sample_through_attest_after_the_vcek_expired_fails_at_its_validity() {
+    let state = pinned_kbs(AFTER_VCEK_EXPIRY).await;
+    let (status, problem) = attest_snp_sample(&state).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    assert_eq!(problem["type"], ATTESTATION_ERROR);
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!(
+            "vcek certificate is not valid at {AFTER_VCEK_EXPIRY} (valid from 1674583106 to \
+             1895507906, unix seconds)"
+        )),
+        "{detail}"
+    );
+}
+
+/// The sample bound to its own report data, as a raw-runtime-data client would send it.
+fn snp_request_with_its_own_report_data() -> VerificationRequest {
+    VerificationRequest {
+        tee: Tee::Snp,
+        evidence: snp_evidence(),
+        runtime_data: Some(RuntimeData::Raw(hex::decode(REPORT_DATA).unwrap())),
+        runtime_data_hash_algorithm: HashAlgorithm::Sha384,
+        init_data: None,
+    }
+}
+
+async fn evaluate(service: &AttestationService) -> Value {
+    let token = service
+        .evaluate(
+            vec![snp_request_with_its_own_report_data()],
+            &["default".to_owned()],
+        )
+        .await
+        .unwrap();
+    let now = u64::try_from(VERIFICATION_TIME).unwrap();
+    jose::jwt::verify(&token, &service.token_verifying_key(), now).unwrap()
+}
+
+#[tokio::test]
+async fn snp_sample_bound_to_its_report_data_is_appraised_by_default_cpu() {
+    let config = KbsConfig::from_toml(CONFIG).unwrap();
+    let service = pinned_service(&config, VERIFICATION_TIME).await;
+
+    let claims = evaluate(&service).await;
+    assert_eq!(claims["iat"], VERIFICATION_TIME);
+    let cpu0 = &claims["submods"]["cpu0"];
+    let snp = &cpu0["ear.veraison.annotated-evidence"]["snp"];
+    assert_eq!(snp["measurement"], MEASUREMENT);
+    // annotate() lifts the bound value out of the TEE claims, as upstream does.
+    assert_eq!(
+        cpu0["ear.veraison.annotated-evidence"]["report_data"],
+        REPORT_DATA
+    );
+    assert_eq!(snp["reported_tcb_bootloader"], 3);
+    assert_eq!(snp["reported_tcb_microcode"], 115);
+    assert_eq!(snp["policy_debug_allowed"], false);
+    // Without reference values the default policy recognises neither the executables nor
+    // the hardware.
+    assert_eq!(cpu0["ear.appraisal-policy-id"], "default");
+    assert_eq!(cpu0["ear.status"], "contraindicated", "{cpu0}");
+    assert_eq!(cpu0["ear.trustworthiness-vector"]["executables"], 33);
+    assert_eq!(cpu0["ear.trustworthiness-vector"]["hardware"], 97);
+
+    let reference_values = json!({
+        "snp_launch_measurement": [MEASUREMENT],
+        "snp_bootloader": [3],
+        "snp_tee_svn": [0],
+        "snp_snp_svn": [8],
+        "snp_microcode": [115],
+    });
+    let message = json!({
+        "version": "0.1.0",
+        "type": "sample",
+        "payload": STANDARD.encode(reference_values.to_string()),
+    });
+    service
+        .register_reference_value(&message.to_string())
+        .await
+        .unwrap();
+    let claims = evaluate(&service).await;
+    let cpu0 = &claims["submods"]["cpu0"];
+    assert_eq!(cpu0["ear.status"], "affirming", "{cpu0}");
+    let vector = &cpu0["ear.trustworthiness-vector"];
+    assert_eq!(vector["executables"], 3);
+    assert_eq!(vector["hardware"], 2);
+    // Debug and migration agent off; the finer platform settings have no reference values.
+    assert_eq!(vector["configuration"], 3);
+}
