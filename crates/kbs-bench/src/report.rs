@@ -192,6 +192,15 @@ pub struct Report {
     pub server_rss_after_kib: Option<u64>,
     /// Server peak resident memory after the run, KiB (with `--server-pid`).
     pub server_rss_peak_kib: Option<u64>,
+    /// Server CPU time per iteration (ok or not), ms (with `--server-pid`; 10 ms clock ticks,
+    /// so only meaningful over many iterations).
+    pub server_cpu_ms_per_iteration: Option<f64>,
+    /// kbs-bench's own CPU time per iteration, ms.
+    pub client_cpu_ms_per_iteration: Option<f64>,
+}
+
+fn errors_of(recorder: &Recorder) -> u64 {
+    recorder.errors.values().sum()
 }
 
 /// What a run measured, for [`Report::new`].
@@ -202,6 +211,10 @@ pub struct Measured<'a> {
     pub elapsed: Duration,
     /// (before, after, peak) server RSS in KiB.
     pub rss: (Option<u64>, Option<u64>, Option<u64>),
+    /// Server CPU seconds used during the measured phase.
+    pub server_cpu_s: Option<f64>,
+    /// This process's CPU seconds used during the measured phase.
+    pub client_cpu_s: Option<f64>,
 }
 
 impl Report {
@@ -211,7 +224,13 @@ impl Report {
             recorder,
             elapsed,
             rss,
+            server_cpu_s,
+            client_cpu_s,
         } = measured;
+        let per_iteration = |cpu: Option<f64>| {
+            cpu.filter(|_| recorder.ok + errors_of(recorder) > 0)
+                .map(|s| s * 1000.0 / (recorder.ok + errors_of(recorder)) as f64)
+        };
         let secs = elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
         let errors: u64 = recorder.errors.values().sum();
         let http_requests: u64 = recorder.ops.values().map(Histogram::len).sum();
@@ -246,6 +265,8 @@ impl Report {
             server_rss_before_kib: rss.0,
             server_rss_after_kib: rss.1,
             server_rss_peak_kib: rss.2,
+            server_cpu_ms_per_iteration: per_iteration(server_cpu_s),
+            client_cpu_ms_per_iteration: per_iteration(client_cpu_s),
         }
     }
 
@@ -258,6 +279,7 @@ impl Report {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         let stop = match self.stop {
+            _ if self.scenario == Scenario::BootStorm => "one storm".to_owned(),
             Stop::Duration(d) => format!("{:.1} s", d.as_secs_f64()),
             Stop::Iterations(n) => format!("{n} iterations"),
         };
@@ -303,6 +325,12 @@ impl Report {
                 let _ = writeln!(out, "  {:>8}  {}{status}{problem}", e.count, e.kind);
             }
         }
+        if let Some(ms) = self.server_cpu_ms_per_iteration {
+            let _ = writeln!(out, "server CPU: {ms:.3} ms per iteration");
+        }
+        if let Some(ms) = self.client_cpu_ms_per_iteration {
+            let _ = writeln!(out, "kbs-bench CPU: {ms:.3} ms per iteration");
+        }
         if let (Some(before), Some(after)) = (self.server_rss_before_kib, self.server_rss_after_kib)
         {
             let _ = writeln!(
@@ -345,11 +373,15 @@ mod tests {
                 recorder: &a,
                 elapsed: Duration::from_secs(1),
                 rss: (None, None, None),
+                server_cpu_s: Some(0.8),
+                client_cpu_s: None,
             },
         );
         assert_eq!(report.ok, 1);
         assert_eq!(report.errors, 3);
         assert_eq!(report.iteration_latency.count, 1);
+        assert_eq!(report.server_cpu_ms_per_iteration, Some(200.0));
+        assert_eq!(report.client_cpu_ms_per_iteration, None);
         assert_eq!(report.op_latency[&Op::GetBearer].count, 1);
         assert_eq!(
             report.error_counts,

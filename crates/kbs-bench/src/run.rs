@@ -31,7 +31,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
     let target = Target::new(&options.url, options.cacert_pem.as_deref())?;
     let sdks = guest_clients(options)?;
     let rss_before = server_rss(options.server_pid).0;
-    let (recorder, elapsed) = match options.scenario {
+    let (recorder, elapsed, cpu) = match options.scenario {
         Scenario::BootStorm => boot_storm(options, &target, &sdks).await?,
         _ => steady(options, &target, &sdks).await?,
     };
@@ -42,6 +42,8 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
             recorder: &recorder,
             elapsed,
             rss: (rss_before, rss_after, rss_peak),
+            server_cpu_s: cpu.server,
+            client_cpu_s: cpu.client,
         },
     ))
 }
@@ -100,7 +102,7 @@ async fn steady(
     options: &BenchOptions,
     target: &Target,
     sdks: &[Arc<KbsClient>],
-) -> Result<(Recorder, Duration), BenchError> {
+) -> Result<(Recorder, Duration, CpuUsed), BenchError> {
     let budget = match options.stop {
         Stop::Iterations(n) => n,
         Stop::Duration(_) => u64::MAX,
@@ -142,6 +144,7 @@ async fn steady(
     let handles: Vec<_> = workers.into_iter().map(|w| tokio::spawn(w.run())).collect();
     tokio::time::sleep(options.warmup).await;
     control.recording.store(true, Ordering::Release);
+    let cpu = CpuClock::start(options.server_pid);
     let start = Instant::now();
     if let Stop::Duration(d) = options.stop {
         tokio::time::sleep(d).await;
@@ -151,7 +154,7 @@ async fn steady(
     for handle in handles {
         total.merge(&handle.await?);
     }
-    Ok((total, start.elapsed()))
+    Ok((total, start.elapsed(), cpu.stop()))
 }
 
 impl Worker {
@@ -211,7 +214,7 @@ async fn boot_storm(
     options: &BenchOptions,
     target: &Target,
     sdks: &[Arc<KbsClient>],
-) -> Result<(Recorder, Duration), BenchError> {
+) -> Result<(Recorder, Duration, CpuUsed), BenchError> {
     let expected = Arc::new(options.expected_secret.clone().unwrap_or_default());
     let resource_url = Arc::new(target.endpoint(&format!("resource/{}", options.resource)));
     if !options.warmup.is_zero() {
@@ -252,12 +255,13 @@ async fn boot_storm(
         }));
     }
     gate.wait().await;
+    let cpu = CpuClock::start(options.server_pid);
     let start = Instant::now();
     let mut total = Recorder::default();
     for handle in handles {
         total.merge(&handle.await?);
     }
-    Ok((total, start.elapsed()))
+    Ok((total, start.elapsed(), cpu.stop()))
 }
 
 async fn boot_one(
@@ -284,6 +288,59 @@ async fn boot_one(
         recorder.op(op, d);
     }
     recorder.iteration(latency, outcome);
+}
+
+/// CPU seconds used during the measured phase by the server (with `--server-pid`) and by
+/// this process, from `/proc`: on a machine shared by client and server, CPU time per
+/// iteration is a steadier cost measure than wall-clock throughput.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuUsed {
+    server: Option<f64>,
+    client: Option<f64>,
+}
+
+struct CpuClock {
+    pid: Option<u32>,
+    at_start: CpuUsed,
+}
+
+impl CpuClock {
+    fn start(pid: Option<u32>) -> Self {
+        Self {
+            pid,
+            at_start: CpuUsed {
+                server: pid.and_then(|p| cpu_seconds(&p.to_string())),
+                client: cpu_seconds("self"),
+            },
+        }
+    }
+
+    fn stop(self) -> CpuUsed {
+        let delta = |start: Option<f64>, end: Option<f64>| Some(end? - start?);
+        CpuUsed {
+            server: delta(
+                self.at_start.server,
+                self.pid.and_then(|p| cpu_seconds(&p.to_string())),
+            ),
+            client: delta(self.at_start.client, cpu_seconds("self")),
+        }
+    }
+}
+
+/// Linux reports `/proc/<pid>/stat` times in USER_HZ ticks, which the kernel ABI fixes at 100
+/// per second for userspace.
+const USER_HZ: f64 = 100.0;
+
+/// User + system CPU seconds of process `pid` (`self` for this one); `None` off Linux.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: fields after the last
+    // `)` start at field 3 (state); utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / USER_HZ)
 }
 
 /// (current, peak) resident memory of `pid` in KiB, from `/proc/<pid>/status`; `None` where
@@ -316,6 +373,19 @@ mod tests {
             assert!(rss > 0 && peak >= rss);
         }
         assert_eq!(server_rss(None), (None, None));
+    }
+
+    #[test]
+    fn reads_this_process_cpu_time() {
+        if cfg!(target_os = "linux") {
+            let before = cpu_seconds("self").unwrap();
+            let mut x = 0u64;
+            for i in 0..20_000_000u64 {
+                x = std::hint::black_box(x.wrapping_add(i));
+            }
+            assert!(cpu_seconds("self").unwrap() >= before);
+        }
+        assert_eq!(cpu_seconds("no-such-pid"), None);
     }
 
     #[test]
