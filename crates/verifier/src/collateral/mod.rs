@@ -5,10 +5,10 @@
 //! source returns is checked by the verifier that asked for it, so a source is never trusted.
 
 pub mod amd;
-pub mod hygon;
-pub mod hygon_kds;
 pub mod cache;
 pub mod fetch;
+pub mod hygon;
+pub mod hygon_kds;
 
 use std::io;
 use std::path::PathBuf;
