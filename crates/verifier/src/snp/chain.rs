@@ -10,6 +10,7 @@
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use aws_lc_rs::digest::{Context, SHA256};
 use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED, ParsedPublicKey, RSA_PSS_2048_8192_SHA384};
 use x509_cert::Certificate;
 use x509_cert::der::asn1::OctetStringRef;
@@ -115,6 +116,9 @@ impl AmdRoots {
 #[derive(Debug)]
 pub struct ProductRoots {
     product: Product,
+    /// SHA-256 over the ARK, ASK and ASVK DER: tells apart two sets of roots for the same
+    /// product, so a chain verified against one is never taken as verified against the other.
+    fingerprint: [u8; 32],
     ark: AmdCert,
     ask: AmdCert,
     asvk: AmdCert,
@@ -142,8 +146,18 @@ impl ProductRoots {
         ark.check_signed_by(&ark, &ark_key)?;
         ask.check_signed_by(&ark, &ark_key)?;
         asvk.check_signed_by(&ark, &ark_key)?;
+        let mut fingerprint = Context::new(&SHA256);
+        for cert in [&ark, &ask, &asvk] {
+            fingerprint.update(&cert.der);
+        }
+        let fingerprint = fingerprint.finish().as_ref().try_into().map_err(|_| {
+            SnpError::CertificateMalformed {
+                cert: CertRole::Ark,
+            }
+        })?;
         Ok(Self {
             product,
+            fingerprint,
             ask_key: ask.rsa_key()?,
             asvk_key: asvk.rsa_key()?,
             ark,
@@ -156,6 +170,11 @@ impl ProductRoots {
     pub fn product(&self) -> Product {
         self.product
     }
+
+    /// SHA-256 over the ARK, ASK and ASVK DER (identifies these roots).
+    pub fn fingerprint(&self) -> &[u8; 32] {
+        &self.fingerprint
+    }
 }
 
 /// A VCEK or VLEK whose chain to the pinned ARK verified at the verification time. Only
@@ -167,6 +186,39 @@ pub struct VerifiedVek {
     key: ParsedPublicKey,
     tcb: TcbVersion,
     hwid: Option<[u8; 64]>,
+    /// The validity periods of the VEK, its issuer and the ARK, in the order
+    /// [`verify_vek_chain`] checks them, so a reused proof is checked at each new time.
+    validity: [Validity; 3],
+}
+
+/// One certificate's validity period (Unix seconds, inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Validity {
+    cert: CertRole,
+    not_before: u64,
+    not_after: u64,
+}
+
+impl Validity {
+    fn of(cert: &AmdCert) -> Self {
+        Self {
+            cert: cert.role,
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+        }
+    }
+
+    fn check_at(&self, now: u64) -> Result<(), SnpError> {
+        if now < self.not_before || now > self.not_after {
+            return Err(SnpError::CertificateValidity {
+                cert: self.cert,
+                now,
+                not_before: self.not_before,
+                not_after: self.not_after,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl VerifiedVek {
@@ -190,6 +242,15 @@ impl VerifiedVek {
     pub fn hwid(&self) -> Option<&[u8]> {
         let len = self.product.hwid_len();
         self.hwid.as_ref().and_then(|hwid| hwid.get(..len))
+    }
+
+    /// Checks that every certificate of the verified chain (VEK, ASK or ASVK, ARK) is valid at
+    /// `now`, with the same error [`verify_vek_chain`] gives. A proof reused at a later time
+    /// (see [`super::VerifiedVekCache`]) must pass this at that time.
+    pub fn check_valid_at(&self, now: u64) -> Result<(), SnpError> {
+        self.validity
+            .iter()
+            .try_for_each(|validity| validity.check_at(now))
     }
 
     /// Verifies an ECDSA P-384 / SHA-384 signature (big-endian `r || s`) with the VEK.
@@ -218,8 +279,13 @@ pub fn verify_vek_chain(
     };
     let vek = AmdCert { role: kind, ..vek };
     vek.check_signed_by(parent, parent_key)?;
-    for cert in [&vek, parent, &roots.ark] {
-        cert.check_valid_at(now)?;
+    let validity = [
+        Validity::of(&vek),
+        Validity::of(parent),
+        Validity::of(&roots.ark),
+    ];
+    for period in &validity {
+        period.check_at(now)?;
     }
     let key = vek.p384_key()?;
     let extensions = VekExtensions::read(&vek.cert)?;
@@ -251,6 +317,7 @@ pub fn verify_vek_chain(
         key,
         tcb,
         hwid,
+        validity,
     })
 }
 
@@ -382,18 +449,6 @@ impl AmdCert {
         issuer_key
             .verify_sig(tbs, signature)
             .map_err(|_| SnpError::CertificateSignature { cert: self.role })
-    }
-
-    fn check_valid_at(&self, now: u64) -> Result<(), SnpError> {
-        if now < self.not_before || now > self.not_after {
-            return Err(SnpError::CertificateValidity {
-                cert: self.role,
-                now,
-                not_before: self.not_before,
-                not_after: self.not_after,
-            });
-        }
-        Ok(())
     }
 
     /// The RSA key of an ARK, ASK or ASVK, for RSASSA-PSS / SHA-384 verification.

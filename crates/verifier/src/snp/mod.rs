@@ -24,6 +24,7 @@ mod chain;
 mod claims;
 mod error;
 mod report;
+mod vek_cache;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub use report::{
     AttestationReport, Cpuid, FirmwareVersion, GuestPolicy, KeyInfo, PlatformInfo, Product,
     REPORT_LEN, SIGNED_LEN, SigningKey, TcbVersion,
 };
+pub use vek_cache::{DEFAULT_VEK_CACHE_ENTRIES, VerifiedVekCache};
 
 use crate::clock::{Clock, SystemClock};
 use crate::collateral::CollateralError;
@@ -69,14 +71,45 @@ pub fn verify(
     roots: &AmdRoots,
     now: u64,
 ) -> Result<SnpClaims, Error> {
-    let product = match report.product()? {
-        Some(product) => product,
-        None => roots.product_for_vek(vek_der)?,
-    };
+    let product = report_product(report, vek_der, roots)?;
     let vek = verify_vek_chain(roots.product(product), vek_der, now)?;
-    check_hwid(report, &vek)?;
-    check_tcb(report, &vek)?;
-    verify_report_signature(report, &vek)?;
+    verify_with_vek(report, &vek, expected)
+}
+
+/// The generation whose roots `report`'s VEK must chain to: from the report's CPUID fields
+/// (v3+) or, for v2, from the VEK's issuer.
+pub fn report_product(
+    report: &AttestationReport,
+    vek_der: &[u8],
+    roots: &AmdRoots,
+) -> Result<Product, SnpError> {
+    match report.product()? {
+        Some(product) => Ok(product),
+        None => roots.product_for_vek(vek_der),
+    }
+}
+
+/// The checks of [`verify`] after the VEK chain, with a VEK whose chain was verified at the
+/// verification time (e.g. by [`VerifiedVekCache::verify_vek_chain`]).
+pub fn verify_with_vek(
+    report: &AttestationReport,
+    vek: &VerifiedVek,
+    expected: &Expected<'_>,
+) -> Result<SnpClaims, Error> {
+    // A VEK of another generation would not have chained to this report's roots in `verify`;
+    // refuse it the same way here.
+    if report
+        .product()?
+        .is_some_and(|product| product != vek.product())
+    {
+        return Err(SnpError::CertificateIssuer {
+            cert: CertRole::Vek,
+        }
+        .into());
+    }
+    check_hwid(report, vek)?;
+    check_tcb(report, vek)?;
+    verify_report_signature(report, vek)?;
     check_vmpl(report)?;
     check_report_data(report, expected.report_data)?;
     check_host_data(report, expected.init_data_hash)?;
@@ -258,11 +291,12 @@ fn default_vcek_sources() -> Vec<VcekSourceConfig> {
     vec![VcekSourceConfig::Kds { base_url: None }]
 }
 
-/// The SEV-SNP [`Verifier`].
+/// The SEV-SNP [`Verifier`]. Clones share one [`VerifiedVekCache`].
 #[derive(Clone)]
 pub struct Snp {
     sources: Vec<Arc<dyn VcekSource>>,
     clock: Arc<dyn Clock>,
+    vek_cache: Arc<VerifiedVekCache>,
 }
 
 impl std::fmt::Debug for Snp {
@@ -270,6 +304,7 @@ impl std::fmt::Debug for Snp {
         f.debug_struct("Snp")
             .field("sources", &self.sources.len())
             .field("clock", &self.clock)
+            .field("cached_veks", &self.vek_cache.len())
             .finish()
     }
 }
@@ -278,7 +313,16 @@ impl Snp {
     /// A verifier that fetches missing VCEKs from `sources` (in order) and reads the
     /// verification time from `clock`.
     pub fn new(sources: Vec<Arc<dyn VcekSource>>, clock: Arc<dyn Clock>) -> Self {
-        Self { sources, clock }
+        Self {
+            sources,
+            clock,
+            vek_cache: Arc::default(),
+        }
+    }
+
+    /// The verified VEK chains this verifier reuses (see [`VerifiedVekCache`]).
+    pub fn vek_cache(&self) -> &VerifiedVekCache {
+        &self.vek_cache
     }
 
     /// A verifier configured from `verifier_config.snp_verifier`, on the system clock.
@@ -342,7 +386,12 @@ impl Verifier for Snp {
             report_data: expected_report_data,
             init_data_hash: expected_init_data_hash,
         };
-        let claims = verify(&report, &vek_der, &expected, roots, now)?;
+        // As `verify`, with the chain answered from the cache for a VEK seen before.
+        let product = report_product(&report, &vek_der, roots)?;
+        let vek = self
+            .vek_cache
+            .verify_vek_chain(roots.product(product), &vek_der, now)?;
+        let claims = verify_with_vek(&report, &vek, &expected)?;
         let claims = serde_json::to_value(claims).map_err(|_| Error::ClaimsNotObject)?;
         Ok(vec![(
             TeeEvidenceClaims::from_value(claims)?,

@@ -949,3 +949,57 @@ fn claims_cover_every_snp_field_the_default_cpu_policy_reads() {
     }
     assert!(read >= 10, "the policy reads {read} snp claims");
 }
+
+#[tokio::test]
+async fn the_verifier_reuses_a_verified_vek_chain_and_rechecks_its_validity() {
+    let evidence = read_json(TEST_REPORT);
+    let report_data = expected_report_data(&case("snp/test-report"));
+    let verifier = offline_verifier(MANIFEST_TIME);
+    evaluate(&verifier, &evidence, &report_data).await.unwrap();
+    evaluate(&verifier, &evidence, &report_data).await.unwrap();
+    assert_eq!(verifier.vek_cache().len(), 1);
+
+    // A clone (another request on the same verifier) after the VCEK expired: the cached chain
+    // is refused at the new time.
+    let expired = Snp {
+        clock: Arc::new(FixedClock(1_924_992_000)),
+        ..verifier.clone()
+    };
+    let err = evaluate(&expired, &evidence, &report_data)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Snp(SnpError::CertificateValidity {
+                cert: CertRole::Vcek,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(expired.vek_cache().len(), 1, "the cache is shared");
+}
+
+#[test]
+fn verify_with_vek_refuses_a_vek_of_another_generation() {
+    // The Genoa e2e report with the Milan sample's (verified) VCEK.
+    let report = report_of(E2E);
+    let roots = AmdRoots::embedded().unwrap();
+    let milan = verify_vek_chain(
+        roots.product(Product::Milan),
+        &read_bytes(MILAN_VCEK),
+        MANIFEST_TIME,
+    )
+    .unwrap();
+    let expected = Expected {
+        report_data: &ReportData::NotProvided,
+        init_data_hash: &InitDataHash::NotProvided,
+    };
+    assert_eq!(
+        verify_with_vek(&report, &milan, &expected).unwrap_err(),
+        Error::Snp(SnpError::CertificateIssuer {
+            cert: CertRole::Vek
+        })
+    );
+}
