@@ -1,11 +1,12 @@
-//! Real SEV-SNP evidence through the KBS router and its builtin AS, with the verification time
+//! Real SEV-SNP (and Azure SEV-SNP vTPM) evidence through the KBS router and its builtin AS, with the verification time
 //! pinned to the time the shared test data's collateral is valid at (issue 4 acceptance).
 //!
 //! The sample report's `report_data` was fixed by the hardware that produced it, so it cannot
 //! carry the digest of a fresh KBS nonce: through `/attest` the best possible outcome is a
 //! verification that passes the VCEK chain, hardware id, TCB and report signature and fails at
 //! the report-data binding. The same evidence bound to its own report data then goes through
-//! `AttestationService::evaluate` and is appraised by `default_cpu`.
+//! `AttestationService::evaluate` and is appraised by `default_cpu`. The Azure SEV-SNP vTPM
+//! sample is checked the same way: its quote nonce (`challenge`) is fixed too.
 //!
 //! The clock is pinned by giving the KBS a builtin backend over an `AttestationService` made
 //! with `with_clock`, so no configuration key can pin a production KBS's time.
@@ -54,8 +55,16 @@ const ATTESTATION_ERROR: &str =
     "https://github.com/confidential-containers/kbs/errors/AttestationError";
 
 fn snp_evidence() -> Value {
-    let text = std::fs::read(format!("{TESTDATA}/wrapped/snp/test-report.json")).unwrap();
-    serde_json::from_slice(&text).unwrap()
+    read_json("wrapped/snp/test-report.json")
+}
+
+/// Azure SEV-SNP vTPM evidence (wire version 1): its quote nonce is `challenge`.
+fn az_snp_vtpm_evidence() -> Value {
+    read_json("evidence/az-snp-vtpm/evidence-v1.json")
+}
+
+fn read_json(rel: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(format!("{TESTDATA}/{rel}")).unwrap()).unwrap()
 }
 
 fn clock_at(unix: i64) -> attestation_service::Clock {
@@ -115,14 +124,19 @@ fn post(uri: &str, cookie: Option<&str>, body: &Value) -> Request<Body> {
 /// `/auth` for `snp`, then `/attest` with the sample report as primary evidence; returns the
 /// `/attest` status and problem document.
 async fn attest_snp_sample(state: &AppState) -> (StatusCode, Value) {
-    let auth = json!({"version": "0.4.0", "tee": "snp", "extra-params": ""});
+    attest(state, "snp", snp_evidence()).await
+}
+
+/// `/auth` for `tee`, then `/attest` with `evidence` as primary evidence.
+async fn attest(state: &AppState, tee: &str, evidence: Value) -> (StatusCode, Value) {
+    let auth = json!({"version": "0.4.0", "tee": tee, "extra-params": ""});
     let (status, challenge, cookie) = send(state, post("/kbs/v0/auth", None, &auth)).await;
     assert_eq!(status, StatusCode::OK, "{challenge}");
     let nonce = challenge["nonce"].as_str().unwrap().to_owned();
     let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
     let attestation = json!({
         "runtime-data": {"nonce": nonce, "tee-pubkey": key.public_key().unwrap()},
-        "tee-evidence": {"primary_evidence": snp_evidence(), "additional_evidence": ""},
+        "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
     });
     let (status, problem, _) = send(
         state,
@@ -239,4 +253,74 @@ async fn snp_sample_bound_to_its_report_data_is_appraised_by_default_cpu() {
     assert_eq!(vector["hardware"], 2);
     // Debug and migration agent off; the finer platform settings have no reference values.
     assert_eq!(vector["configuration"], 3);
+}
+
+#[tokio::test]
+async fn az_snp_vtpm_sample_through_attest_fails_only_at_the_quote_nonce() {
+    let state = pinned_kbs(VERIFICATION_TIME).await;
+    let (status, problem) = attest(&state, "az-snp-vtpm", az_snp_vtpm_evidence()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    assert_eq!(problem["type"], ATTESTATION_ERROR);
+    // The nonce is checked after the SNP report (chain, signature), the HCL runtime-data
+    // binding and the quote signature by the HCL attestation key.
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.ends_with(
+            "az-snp-vtpm evidence verification failed: tpm quote nonce does not match the \
+             expected report data"
+        ),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn az_snp_vtpm_sample_bound_to_its_nonce_verifies_at_the_pinned_time() {
+    let config = KbsConfig::from_toml(CONFIG).unwrap();
+    let request = |unix| {
+        let service = pinned_service(&config, unix);
+        async move {
+            let request = VerificationRequest {
+                tee: Tee::AzSnpVtpm,
+                evidence: az_snp_vtpm_evidence(),
+                runtime_data: Some(RuntimeData::Raw(b"challenge".to_vec())),
+                runtime_data_hash_algorithm: HashAlgorithm::Sha384,
+                init_data: None,
+            };
+            let service = service.await;
+            let token = service
+                .evaluate(vec![request], &["default".to_owned()])
+                .await;
+            (service, token)
+        }
+    };
+    let (service, token) = request(VERIFICATION_TIME).await;
+    let now = u64::try_from(VERIFICATION_TIME).unwrap();
+    let claims = jose::jwt::verify(&token.unwrap(), &service.token_verifying_key(), now).unwrap();
+    let evidence = &claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"];
+    assert_eq!(
+        evidence["az-snp-vtpm"]["measurement"],
+        "agY76d159jcchC5ID43DtccllhNE5XEw6Ixa30no9/bHm3Wl63f8dplZ9K6y+UAe"
+    );
+    assert_eq!(
+        evidence["az-snp-vtpm"]["tpm"]["pcr00"],
+        "e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced"
+    );
+
+    // The same evidence before its VCEK was issued (2025-01-28): 2025-01-01.
+    let (_, token) = request(1_735_689_600).await;
+    let err = token.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            attestation_service::Error::Verifier {
+                tee: Tee::AzSnpVtpm,
+                source: verifier::Error::Snp(verifier::snp::SnpError::CertificateValidity {
+                    cert: verifier::snp::CertRole::Vcek,
+                    now: 1_735_689_600,
+                    ..
+                }),
+            }
+        ),
+        "{err:?}"
+    );
 }
