@@ -137,6 +137,12 @@ fn check_times(claims: &Value, now: u64, leeway: u64) -> Result<(), Error> {
     Ok(())
 }
 
+/// The `exp` of verified claims as [`verify_with_leeway`] reads it (RFC 7519 NumericDate,
+/// fractions dropped), so a caller caching a verification expires it at the same second.
+pub fn expiry(claims: &Value) -> Option<u64> {
+    claims.get("exp").and_then(numeric_date)
+}
+
 /// RFC 7519 NumericDate: seconds, possibly fractional; negative dates are treated as 0.
 fn numeric_date(value: &Value) -> Option<u64> {
     let number = value.as_number()?;

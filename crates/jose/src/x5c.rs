@@ -5,6 +5,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use std::time::Duration;
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
+use x509_cert::der::Decode;
 
 use crate::{Error, Jwk, VerifyingKey};
 
@@ -56,6 +57,24 @@ pub fn leaf_key(x5c: &[String]) -> Result<VerifyingKey, Error> {
 /// EC P-256 `x`/`y`. Other key types never match, as upstream.
 pub fn leaf_matches_jwk(x5c: &[String], jwk: &Jwk) -> Result<bool, Error> {
     Ok(leaf_key(x5c)?.same_public_key_as(jwk))
+}
+
+/// The earliest `notAfter` (Unix seconds) of all certificates in `x5c`, so that a caller
+/// caching a successful [`verify_chain`] never outlives any certificate it may have used.
+pub fn earliest_not_after(x5c: &[String]) -> Result<u64, Error> {
+    let mut earliest: Option<u64> = None;
+    for (index, der) in decode_chain(x5c)?.iter().enumerate() {
+        let certificate = x509_cert::Certificate::from_der(der.as_ref())
+            .map_err(|_| Error::Certificate { index })?;
+        let not_after = certificate
+            .tbs_certificate
+            .validity
+            .not_after
+            .to_unix_duration()
+            .as_secs();
+        earliest = Some(earliest.map_or(not_after, |e| e.min(not_after)));
+    }
+    earliest.ok_or(Error::EmptyChain)
 }
 
 /// Every `CERTIFICATE` block of a PEM text, in order; other blocks are skipped.

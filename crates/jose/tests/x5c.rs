@@ -204,3 +204,29 @@ fn leaf_is_not_its_own_anchor_unless_trusted() {
         Err(Error::Chain(_))
     ));
 }
+
+#[test]
+fn earliest_not_after_is_the_last_second_the_chain_verifies() {
+    for n in [1, 5, 6] {
+        let chain = jwk(n).x5c.unwrap();
+        let not_after = x5c::earliest_not_after(&chain).unwrap();
+        assert!(not_after > NOW);
+        x5c::verify_chain(&chain, &anchors(n), not_after).unwrap();
+        assert!(matches!(
+            x5c::verify_chain(&chain, &anchors(n), not_after + 1),
+            Err(Error::Chain(_))
+        ));
+    }
+}
+
+#[test]
+fn earliest_not_after_refuses_an_empty_or_undecodable_chain() {
+    assert!(matches!(
+        x5c::earliest_not_after(&[]),
+        Err(Error::EmptyChain)
+    ));
+    assert!(matches!(
+        x5c::earliest_not_after(&["AAEC".to_owned()]),
+        Err(Error::Certificate { index: 0 })
+    ));
+}

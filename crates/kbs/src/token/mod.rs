@@ -1,16 +1,19 @@
 //! Attestation-token verification (`[attestation_token]`) and TEE public key extraction.
 //!
 //! `kbs-protocol.md` §4.2–§4.3. [`TokenVerifier::new`] loads every trust source once at
-//! startup; [`TokenVerifier::verify`] is then a pure function of the token and the time.
+//! startup; [`TokenVerifier::verify`] is then a pure function of the token and the time (its
+//! cache of successful verifications only saves repeating one, see [`cache`]).
 //! The KBS checks nothing in the claims beyond signature and expiry: the resource policy
 //! judges them.
 
+mod cache;
 mod endorse;
 pub(crate) mod header;
 pub(crate) mod keys;
 pub(crate) mod source;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jose::{Jwk, VerifyingKey};
 use rustls_pki_types::CertificateDer;
@@ -20,6 +23,7 @@ use serde_json::Value;
 pub use endorse::endorse_header_jwk;
 pub use source::SourceError;
 
+use cache::VerifiedTokenCache;
 use header::TokenHeader;
 use keys::VerifyFailure;
 
@@ -160,6 +164,9 @@ pub struct TokenVerifier {
     jwks: Vec<(Jwk, VerifyingKey)>,
     local_as: Option<(Jwk, VerifyingKey)>,
     extra_teekey_paths: Vec<String>,
+    /// Successful verifications; valid only with the trust material above, which never changes
+    /// for the life of the verifier.
+    verified: VerifiedTokenCache,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -228,11 +235,37 @@ impl TokenVerifier {
             jwks,
             local_as,
             extra_teekey_paths: config.extra_teekey_paths.clone(),
+            verified: VerifiedTokenCache::new(cache::DEFAULT_CAPACITY),
         })
     }
 
     /// Verifies signature and expiry (§4.2) and returns the claims.
-    pub fn verify(&self, token: &str, now_unix: u64) -> Result<Value, Error> {
+    ///
+    /// A token verified before is answered from a cache while that verification still holds at
+    /// `now_unix` (token `exp` + leeway, endorsing certificates' `notAfter`, at most 300 s);
+    /// otherwise it is verified in full, so every refusal is that of a full verification.
+    pub fn verify(&self, token: &str, now_unix: u64) -> Result<Arc<Value>, Error> {
+        if let Some(claims) = self.verified.get(token, now_unix) {
+            return Ok(claims);
+        }
+        let (claims, endorsed_until) = self.verify_uncached(token, now_unix)?;
+        let claims = Arc::new(claims);
+        // `verify_uncached` succeeded, so `exp` is there; without it nothing is cached.
+        if let (Some(exp), Some(endorsed_until)) = (jose::jwt::expiry(&claims), endorsed_until) {
+            let valid_until = exp
+                .saturating_add(jose::jwt::DEFAULT_LEEWAY_SECS)
+                .min(endorsed_until);
+            self.verified
+                .insert(token, Arc::clone(&claims), now_unix, valid_until);
+        }
+        Ok(claims)
+    }
+
+    /// The full verification: claims, and the last second the key's endorsement holds
+    /// (`u64::MAX` when no certificate endorses it; `None` when that cannot be told, which
+    /// keeps the result out of the cache).
+    fn verify_uncached(&self, token: &str, now_unix: u64) -> Result<(Value, Option<u64>), Error> {
+        let mut endorsed_until = Some(u64::MAX);
         let header = TokenHeader::decode(token).ok_or(Error::MalformedToken)?;
         if header.is_unsigned() {
             return Err(Error::Unsigned);
@@ -249,6 +282,10 @@ impl TokenVerifier {
                     _ => {
                         if !self.insecure_header_jwk {
                             endorse_header_jwk(&jwk, &self.anchors, now_unix)?;
+                            endorsed_until = jwk
+                                .x5c
+                                .as_deref()
+                                .and_then(|x5c| jose::x5c::earliest_not_after(x5c).ok());
                         }
                         // Before building the key, so a JWK without `alg` is reported as such.
                         check_alg(&jwk, &header)?;
@@ -275,13 +312,14 @@ impl TokenVerifier {
             }
         };
         check_alg(jwk, &header)?;
-        keys::verify_jwt(token, key, now_unix).map_err(|failure| match failure {
+        let claims = keys::verify_jwt(token, key, now_unix).map_err(|failure| match failure {
             VerifyFailure::BadSignature => Error::BadSignature,
             VerifyFailure::Expired => Error::Expired,
             VerifyFailure::MissingExp => Error::MissingExp,
             VerifyFailure::NotYetValid => Error::NotYetValid,
             VerifyFailure::Malformed => Error::MalformedToken,
-        })
+        })?;
+        Ok((claims, endorsed_until))
     }
 
     /// The TEE public key from verified claims: the first of `extra_teekey_paths`, then

@@ -142,7 +142,7 @@ async fn accepts_the_local_attestation_service_key() {
     )
     .await
     .unwrap();
-    assert_eq!(verifier.verify(&with_jwk(&as_key), NOW).unwrap(), claims());
+    assert_eq!(*verifier.verify(&with_jwk(&as_key), NOW).unwrap(), claims());
 
     // Same key material with other metadata is still the local key.
     let mut jwk = as_key.public_jwk().unwrap();
@@ -170,7 +170,7 @@ async fn insecure_mode_trusts_any_header_key_but_still_checks_the_token() {
     let verifier = TokenVerifier::new(&insecure(), None).await.unwrap();
     let key = SigningKey::generate_es256().unwrap();
     let token = with_jwk(&key);
-    assert_eq!(verifier.verify(&token, NOW).unwrap(), claims());
+    assert_eq!(*verifier.verify(&token, NOW).unwrap(), claims());
 
     let (head, _) = token.rsplit_once('.').unwrap();
     let other_signature = with_jwk(&SigningKey::generate_es256().unwrap());
@@ -284,7 +284,7 @@ async fn jwks_fixture() -> JwksFixture {
 async fn finds_the_key_by_kid_in_jwk_set_files() {
     let f = jwks_fixture().await;
     assert_eq!(
-        f.verifier.verify(&with_kid(&f.key, "ita-1"), NOW).unwrap(),
+        *f.verifier.verify(&with_kid(&f.key, "ita-1"), NOW).unwrap(),
         claims()
     );
     let result = f.verifier.verify(&with_kid(&f.key, "ita-2"), NOW);
@@ -527,4 +527,76 @@ async fn refuses_header_keys_it_cannot_parse() {
             "{jwk}: {result:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn answers_a_repeated_token_from_the_cache_without_verifying_it() {
+    let as_key = SigningKey::generate_es256().unwrap();
+    let mut verifier = TokenVerifier::new(
+        &AttestationTokenConfig::default(),
+        Some(as_key.public_jwk().unwrap()),
+    )
+    .await
+    .unwrap();
+    let token = with_jwk(&as_key);
+    let first = verifier.verify(&token, NOW).unwrap();
+    // With the trust gone, only the cache can still accept the token.
+    verifier.local_as = None;
+    let second = verifier.verify(&token, NOW + 1).unwrap();
+    assert!(Arc::ptr_eq(&first, &second));
+    assert_eq!(*second, claims());
+    // Any other token, even from the same key, is verified in full (and now refused).
+    let mut other_claims = claims();
+    other_claims["iss"] = json!("other");
+    let extras = HeaderExtras {
+        kid: None,
+        jwk: Some(as_key.public_jwk().unwrap()),
+    };
+    let result = verifier.verify(&sign(&as_key, extras, &other_claims), NOW + 1);
+    assert!(
+        matches!(result, Err(Error::NoTrustedCertificates)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn refuses_a_cached_token_once_it_expired() {
+    let verifier = TokenVerifier::new(&insecure(), None).await.unwrap();
+    let key = SigningKey::generate_es256().unwrap();
+    let mut short = claims();
+    short["exp"] = json!(NOW + 10);
+    let extras = HeaderExtras {
+        kid: None,
+        jwk: Some(key.public_jwk().unwrap()),
+    };
+    let token = sign(&key, extras, &short);
+    let first = verifier.verify(&token, NOW).unwrap();
+    // Last second of exp + 60 s leeway: still the cached verification.
+    let last = verifier.verify(&token, NOW + 70).unwrap();
+    assert!(Arc::ptr_eq(&first, &last));
+    let result = verifier.verify(&token, NOW + 71);
+    assert!(matches!(result, Err(Error::Expired)), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_tampered_copy_of_a_cached_token_misses_and_fails() {
+    let verifier = TokenVerifier::new(&insecure(), None).await.unwrap();
+    let key = SigningKey::generate_es256().unwrap();
+    let token = with_jwk(&key);
+    verifier.verify(&token, NOW).unwrap();
+
+    let (head, signature) = token.rsplit_once('.').unwrap();
+    let mut bytes = signature.as_bytes().to_vec();
+    bytes[10] = if bytes[10] == b'A' { b'B' } else { b'A' };
+    let tampered = format!("{head}.{}", String::from_utf8(bytes).unwrap());
+    let result = verifier.verify(&tampered, NOW);
+    assert!(matches!(result, Err(Error::BadSignature)), "{result:?}");
+
+    let mut forged = claims();
+    forged["iss"] = json!("forged");
+    let (header, _) = token.split_once('.').unwrap();
+    let (_, signature) = token.rsplit_once('.').unwrap();
+    let payload = URL_SAFE_NO_PAD.encode(forged.to_string());
+    let result = verifier.verify(&format!("{header}.{payload}.{signature}"), NOW);
+    assert!(matches!(result, Err(Error::BadSignature)), "{result:?}");
 }
