@@ -4,9 +4,11 @@
 //! `now`, VEK hardware id and TCB against the report, report signature, VMPL, report-data and
 //! init-data (HOST_DATA) bindings. [`Snp`] is the [`Verifier`] around it: it parses the
 //! guest's evidence JSON, takes the VEK from the evidence's certificate table or from the
-//! configured [`VcekSource`]s, reads its clock once and calls [`verify`]. Another verifier
-//! holding an SNP report (e.g. inside an Azure HCL report) parses it with
-//! [`AttestationReport::from_bytes`] and calls [`verify`] with the bindings it wants checked.
+//! configured [`VcekSource`]s, reads its clock once and runs the checks of [`verify`], with the
+//! VEK chain answered from its [`VerifiedVekCache`] for a VEK it verified before (validity
+//! periods are still checked at each verification time). Another verifier holding an SNP
+//! report (e.g. inside an Azure HCL report) parses it with [`AttestationReport::from_bytes`]
+//! and calls [`verify`] with the bindings it wants checked.
 //!
 //! Decisions where upstream differs or is silent (spec §14):
 //! - report versions 2 to 5 are accepted (upstream refuses v2); a v2 report's generation is
