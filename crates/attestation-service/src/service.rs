@@ -328,8 +328,12 @@ impl AttestationService {
         let input = Value::Object(annotated.clone().into_iter().collect());
         // `query_reference_value` blocks on the RVPS, so evaluate on a blocking thread.
         let (trust_claims, extensions) = tokio::task::spawn_blocking(move || {
-            let trust_claims = rule_outcome(policy.eval_rule(TRUST_CLAIMS_RULE, &input, None))?;
-            let extensions = rule_outcome(policy.eval_rule(EXTENSIONS_RULE, &input, None))?;
+            // Both rules on one engine clone with the input converted once, instead of a clone
+            // and a conversion per rule; a missing rule is still reported for that rule alone.
+            let [trust_claims, extensions] =
+                policy.eval_rules([TRUST_CLAIMS_RULE, EXTENSIONS_RULE], &input, None)?;
+            let trust_claims = rule_outcome(trust_claims)?;
+            let extensions = rule_outcome(extensions)?;
             Ok::<_, policy::Error>((trust_claims, extensions))
         })
         .await

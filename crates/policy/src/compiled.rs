@@ -112,6 +112,38 @@ impl CompiledPolicy {
         input: &serde_json::Value,
         data: Option<&serde_json::Value>,
     ) -> Result<RuleValue> {
+        let mut engine = self.engine_for(rule, input, data)?;
+        eval_on(&mut engine, rule)
+    }
+
+    /// Evaluates each of `rules` with the same `input` and `data` on one clone of the compiled
+    /// engine, converting `input` (and `data`) once: the same results as one
+    /// [`eval_rule`](Self::eval_rule) per rule, for about the cost of one when the rules are
+    /// cheap. Each rule is evaluated from a clean state (the engine drops computed values
+    /// between rules), so one rule's outcome never depends on another having run.
+    ///
+    /// The outer error is one that every rule would have had (`data` not an object or
+    /// refused); the inner results are per rule, in order, so a missing rule is
+    /// [`Error::RuleNotFound`] for that rule alone.
+    pub fn eval_rules<const N: usize>(
+        &self,
+        rules: [&str; N],
+        input: &serde_json::Value,
+        data: Option<&serde_json::Value>,
+    ) -> Result<[Result<RuleValue>; N]> {
+        let name = rules.first().copied().unwrap_or_default();
+        let mut engine = self.engine_for(name, input, data)?;
+        Ok(rules.map(|rule| eval_on(&mut engine, rule)))
+    }
+
+    /// A clone of the compiled engine with `input` and `data` set; `rule` names the evaluation
+    /// in errors.
+    fn engine_for(
+        &self,
+        rule: &str,
+        input: &serde_json::Value,
+        data: Option<&serde_json::Value>,
+    ) -> Result<Engine> {
         let mut engine = self.engine.clone();
         engine.set_input(regorus::Value::from(input.clone()));
         if let Some(data) = data {
@@ -125,29 +157,34 @@ impl CompiledPolicy {
                     message: e.to_string(),
                 })?;
         }
-        let value = engine.eval_rule(rule.to_owned()).map_err(|e| {
-            let message = e.to_string();
-            if message == NOT_A_RULE_PATH {
-                Error::RuleNotFound {
-                    rule: rule.to_owned(),
-                }
-            } else {
-                Error::Evaluation {
-                    rule: rule.to_owned(),
-                    message,
-                }
+        Ok(engine)
+    }
+}
+
+/// Evaluates `rule` on a prepared engine; regorus resets its evaluation state first.
+fn eval_on(engine: &mut Engine, rule: &str) -> Result<RuleValue> {
+    let value = engine.eval_rule(rule.to_owned()).map_err(|e| {
+        let message = e.to_string();
+        if message == NOT_A_RULE_PATH {
+            Error::RuleNotFound {
+                rule: rule.to_owned(),
             }
-        })?;
-        if value == regorus::Value::Undefined {
-            return Ok(RuleValue::Undefined);
-        }
-        to_json(&value)
-            .map(RuleValue::Value)
-            .map_err(|message| Error::Evaluation {
+        } else {
+            Error::Evaluation {
                 rule: rule.to_owned(),
                 message,
-            })
+            }
+        }
+    })?;
+    if value == regorus::Value::Undefined {
+        return Ok(RuleValue::Undefined);
     }
+    to_json(&value)
+        .map(RuleValue::Value)
+        .map_err(|message| Error::Evaluation {
+            rule: rule.to_owned(),
+            message,
+        })
 }
 
 fn register(engine: &mut Engine, extension: &PolicyExtension) -> Result<()> {

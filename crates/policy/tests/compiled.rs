@@ -308,3 +308,79 @@ fn compiled_policies_can_be_shared_across_threads() {
     assert_send_sync::<CompiledPolicy>();
     assert_send_sync::<policy::PolicyStore>();
 }
+
+#[test]
+fn eval_rules_reports_a_missing_rule_for_that_rule_only() {
+    let policy = compile("package policy\ntrust_claims := {\"hardware\": 2}");
+    let input = json!({});
+    let results = policy
+        .eval_rules(
+            ["data.policy.trust_claims", "data.policy.extensions"],
+            &input,
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap(),
+        &RuleValue::Value(json!({"hardware": 2}))
+    );
+    match &results[1] {
+        Err(Error::RuleNotFound { rule }) => assert_eq!(rule, "data.policy.extensions"),
+        other => panic!("unexpected {other:?}"),
+    }
+    // A missing first rule does not stop the second either.
+    let results = policy
+        .eval_rules(
+            ["data.policy.nope", "data.policy.trust_claims"],
+            &input,
+            None,
+        )
+        .unwrap();
+    assert!(matches!(&results[0], Err(Error::RuleNotFound { rule }) if rule == "data.policy.nope"));
+    assert_eq!(
+        results[1].as_ref().unwrap(),
+        &RuleValue::Value(json!({"hardware": 2}))
+    );
+}
+
+#[test]
+fn eval_rules_gives_what_eval_rule_gives_for_each_rule() {
+    let policy = compile(
+        r#"package policy
+        r := 1 if { input.a }
+        r := 2 if { input.b }
+        s := input.a
+        u if { input.x == 1 }
+        allow if { data.plugin == "resource" }"#,
+    );
+    let rules = [
+        "data.policy.r",
+        "data.policy.s",
+        "data.policy.u",
+        "data.policy.missing",
+        "data.policy.allow",
+    ];
+    for input in [json!({"a": true, "b": true}), json!({"a": true}), json!({})] {
+        for data in [None, Some(resource_data())] {
+            let together = policy.eval_rules(rules, &input, data.as_ref()).unwrap();
+            for (rule, result) in rules.iter().zip(together) {
+                let alone = policy.eval_rule(rule, &input, data.as_ref());
+                assert_eq!(
+                    format!("{result:?}"),
+                    format!("{alone:?}"),
+                    "{rule} with {input} and {data:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn eval_rules_refuses_a_non_object_data_document_and_accepts_no_rules() {
+    let policy = compile("package policy\nallow if { true }");
+    assert!(matches!(
+        policy.eval_rules(["data.policy.allow"], &json!({}), Some(&json!([1]))),
+        Err(Error::DataNotObject)
+    ));
+    assert!(policy.eval_rules([], &json!({}), None).unwrap().is_empty());
+}
