@@ -132,11 +132,7 @@ impl SigningKey {
     /// `EC PRIVATE KEY` (P-256) or PKCS#1 `RSA PRIVATE KEY`. Other curves are refused, since
     /// the AS must sign with P-256 (attestation-service §5.4).
     pub fn from_pem(pem_text: &str) -> Result<Self, Error> {
-        let parsed = pem::parse(pem_text).map_err(|_| Error::Pem {
-            label: "none".to_owned(),
-        })?;
-        let label = parsed.tag().to_owned();
-        let der = Zeroizing::new(parsed.into_contents());
+        let (label, der) = crate::pem_key::private_key_der(pem_text)?;
         let key = match label.as_str() {
             "PRIVATE KEY" => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
                 .map(SigningKeyInner::Es256)

@@ -18,6 +18,7 @@ pub mod jwe;
 pub mod jwk;
 pub mod jws;
 pub mod jwt;
+mod pem_key;
 mod tee_key;
 pub mod x5c;
 

@@ -84,11 +84,7 @@ impl TeeKeyPair {
     /// `RSA PRIVATE KEY` (what `openssl genrsa -traditional` writes) or SEC1
     /// `EC PRIVATE KEY`.
     pub fn from_pem(pem_text: &str) -> Result<Self, Error> {
-        let parsed = pem::parse(pem_text).map_err(|_| Error::Pem {
-            label: "none".to_owned(),
-        })?;
-        let label = parsed.tag().to_owned();
-        let der = Zeroizing::new(parsed.into_contents());
+        let (label, der) = crate::pem_key::private_key_der(pem_text)?;
         let key = match label.as_str() {
             "PRIVATE KEY" => ec_from_der(&der).or_else(|_| rsa_from_pkcs8(&der))?,
             "EC PRIVATE KEY" => ec_from_der(&der)?,
