@@ -250,28 +250,22 @@ fn decode(bytes: &[u8]) -> Result<Session, SessionError> {
 
 #[cfg(test)]
 mod tests {
-    use kbs_types::Tee;
     use serde_json::json;
     use storage::memory::MemoryStore;
     use time::Duration as TimeDuration;
 
     use super::*;
 
-    fn request() -> Request {
-        Request {
-            version: "0.4.0".into(),
-            tee: Tee::Sample,
-            extra_params: serde_json::Value::Null,
-        }
-    }
-
-    fn t0() -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
-    }
+    use crate::session::conformance::{request, t0};
 
     fn store() -> (Arc<MemoryStore>, KvSessionStore) {
         let raw = Arc::new(MemoryStore::new());
         (raw.clone(), KvSessionStore::new(raw))
+    }
+
+    #[tokio::test]
+    async fn kv_store_meets_the_session_store_contract() {
+        crate::session::conformance::run(|| store().1).await;
     }
 
     #[tokio::test]
@@ -290,54 +284,6 @@ mod tests {
         assert_eq!(value["Authed"]["id"], json!(id.to_string()));
         assert_eq!(value["Authed"]["request"]["tee"], json!("sample"));
         assert_eq!(value["Authed"]["timeout"], json!("2027-01-15T08:05:00Z"));
-    }
-
-    #[tokio::test]
-    async fn nonce_is_taken_once_and_the_token_kept() {
-        let (_, store) = store();
-        let id = store
-            .create(request(), "n".into(), t0() + TimeDuration::minutes(5))
-            .await
-            .unwrap();
-        assert_eq!(store.begin_attest(&id, t0()).await.unwrap().nonce, "n");
-        assert_eq!(
-            store.begin_attest(&id, t0()).await.unwrap_err(),
-            SessionError::NonceAlreadyUsed
-        );
-        store
-            .complete_attest(&id, "tok".into(), t0())
-            .await
-            .unwrap();
-        assert_eq!(
-            store.begin_attest(&id, t0()).await.unwrap_err(),
-            SessionError::NonceAlreadyUsed
-        );
-        assert_eq!(
-            store.attested_token(&id, t0()).await.unwrap().as_deref(),
-            Some("tok")
-        );
-    }
-
-    #[tokio::test]
-    async fn concurrent_attests_get_the_nonce_once() {
-        let (_, store) = store();
-        let store = Arc::new(store);
-        let id = store
-            .create(request(), "n".into(), t0() + TimeDuration::minutes(5))
-            .await
-            .unwrap();
-        let mut tasks = Vec::new();
-        for _ in 0..8 {
-            let (store, id) = (store.clone(), id.clone());
-            tasks.push(tokio::spawn(async move {
-                store.begin_attest(&id, t0()).await.is_ok()
-            }));
-        }
-        let mut winners = 0;
-        for task in tasks {
-            winners += usize::from(task.await.unwrap());
-        }
-        assert_eq!(winners, 1);
     }
 
     #[tokio::test]

@@ -10,6 +10,8 @@
 //! Expired sessions are invisible: every lookup checks the expiry against the `now` it is given
 //! and deletes what has expired; [`spawn_sweeper`] removes the ones nobody asks for.
 
+#[cfg(test)]
+mod conformance;
 mod kv;
 
 use std::collections::HashMap;
@@ -411,19 +413,13 @@ pub fn spawn_sweeper(store: Arc<dyn SessionStore>) -> tokio::task::JoinHandle<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kbs_types::Tee;
     use time::Duration as TimeDuration;
 
-    fn request() -> Request {
-        Request {
-            version: "0.4.0".into(),
-            tee: Tee::Sample,
-            extra_params: serde_json::Value::Null,
-        }
-    }
+    use super::conformance::{request, t0};
 
-    fn t0() -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    #[tokio::test]
+    async fn memory_store_meets_the_session_store_contract() {
+        super::conformance::run(MemorySessionStore::new).await;
     }
 
     #[test]
@@ -446,87 +442,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn create_then_get_round_trips() {
-        let store = MemorySessionStore::new();
-        let id = store
-            .create(request(), "n".into(), t0() + TimeDuration::minutes(5))
-            .await
-            .unwrap();
-        let got = store.get(&id, t0()).await.unwrap();
-        assert!(matches!(got, Some(Session::Authed { ref nonce, .. }) if nonce == "n"));
-    }
-
-    #[tokio::test]
     async fn expired_session_is_invisible_and_deleted_on_access() {
         let store = MemorySessionStore::new();
         let id = store.create(request(), "n".into(), t0()).await.unwrap();
         assert!(store.get(&id, t0()).await.unwrap().is_none());
         assert!(store.is_empty());
-    }
-
-    #[tokio::test]
-    async fn nonce_is_taken_exactly_once() {
-        let store = MemorySessionStore::new();
-        let id = store
-            .create(request(), "n".into(), t0() + TimeDuration::minutes(5))
-            .await
-            .unwrap();
-        let authed = store.begin_attest(&id, t0()).await.unwrap();
-        assert_eq!(authed.nonce, "n");
-        assert_eq!(
-            store.begin_attest(&id, t0()).await.unwrap_err(),
-            SessionError::NonceAlreadyUsed
-        );
-        store
-            .complete_attest(&id, "tok".into(), t0())
-            .await
-            .unwrap();
-        assert_eq!(
-            store.begin_attest(&id, t0()).await.unwrap_err(),
-            SessionError::NonceAlreadyUsed
-        );
-        // The refused second attempt leaves the earned token in place.
-        assert_eq!(
-            store.attested_token(&id, t0()).await.unwrap().as_deref(),
-            Some("tok")
-        );
-    }
-
-    #[tokio::test]
-    async fn concurrent_attests_get_the_nonce_once() {
-        let store = Arc::new(MemorySessionStore::new());
-        let id = store
-            .create(request(), "n".into(), t0() + TimeDuration::minutes(5))
-            .await
-            .unwrap();
-        let mut tasks = Vec::new();
-        for _ in 0..8 {
-            let store = store.clone();
-            let id = id.clone();
-            tasks.push(tokio::spawn(async move {
-                store.begin_attest(&id, t0()).await.is_ok()
-            }));
-        }
-        let mut winners = 0;
-        for task in tasks {
-            winners += usize::from(task.await.unwrap());
-        }
-        assert_eq!(winners, 1);
-    }
-
-    #[tokio::test]
-    async fn attested_keeps_the_auth_expiry() {
-        let store = MemorySessionStore::new();
-        let expiry = t0() + TimeDuration::minutes(5);
-        let id = store.create(request(), "n".into(), expiry).await.unwrap();
-        store.begin_attest(&id, t0()).await.unwrap();
-        store
-            .complete_attest(&id, "tok".into(), t0() + TimeDuration::minutes(1))
-            .await
-            .unwrap();
-        let session = store.get(&id, t0()).await.unwrap().unwrap();
-        assert_eq!(session.expiry(), expiry);
-        assert!(store.attested_token(&id, expiry).await.unwrap().is_none());
     }
 
     #[tokio::test]
