@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kbs_client::kbs_types::{Challenge, Request, Response, Tee};
-use kbs_client::{KbsClient, PROTOCOL_VERSION, Problem, SESSION_COOKIE};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue, SET_COOKIE};
+use kbs_client::{KbsClient, PROTOCOL_VERSION, Problem, session_cookie};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue};
 use reqwest::{StatusCode, Url};
 
 use crate::BenchError;
@@ -326,21 +326,6 @@ async fn finish(
     (Ok(headers), Ok(body))
 }
 
-/// The `kbs-session-id=<id>` pair of the answer's `Set-Cookie`, ready to send as `Cookie`.
-fn session_cookie(headers: &reqwest::header::HeaderMap) -> Option<HeaderValue> {
-    headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        .map(str::trim)
-        .find(|pair| {
-            pair.split_once('=')
-                .is_some_and(|(name, value)| name.trim() == SESSION_COOKIE && !value.is_empty())
-        })
-        .and_then(|pair| HeaderValue::from_str(pair).ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,25 +359,5 @@ mod tests {
             check_secret(&key, b"{\"not\":\"jwe\"}", b"s"),
             Err(Failure::Malformed("JWE"))
         );
-    }
-
-    #[test]
-    fn finds_the_session_cookie_among_others() {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.append(SET_COOKIE, HeaderValue::from_static("other=1; Path=/"));
-        headers.append(
-            SET_COOKIE,
-            HeaderValue::from_static("kbs-session-id=abc; Expires=Sat, 28 Nov 2026 15:00:00 GMT"),
-        );
-        assert_eq!(
-            session_cookie(&headers).unwrap(),
-            HeaderValue::from_static("kbs-session-id=abc")
-        );
-        let mut empty = reqwest::header::HeaderMap::new();
-        empty.append(
-            SET_COOKIE,
-            HeaderValue::from_static("kbs-session-id=; Path=/"),
-        );
-        assert!(session_cookie(&empty).is_none());
     }
 }

@@ -231,7 +231,7 @@ impl KbsClient {
             .send()
             .await?;
         let response = check_status(response).await?;
-        let cookie = session_cookie(&response);
+        let cookie = session_cookie(response.headers());
         let challenge: Challenge = read_json(response).await?;
         let cookie = cookie.ok_or_else(|| {
             ClientError::UnexpectedResponse(format!(
@@ -411,10 +411,10 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// The `kbs-session-id=<id>` pair from the answer's `Set-Cookie`, ready to send as `Cookie`.
-fn session_cookie(response: &reqwest::Response) -> Option<HeaderValue> {
-    response
-        .headers()
+/// The `kbs-session-id=<id>` pair from an answer's `Set-Cookie` headers, ready to send as
+/// `Cookie` (marked sensitive); `None` when there is none or its value is empty.
+pub fn session_cookie(headers: &reqwest::header::HeaderMap) -> Option<HeaderValue> {
+    headers
         .get_all(SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -484,6 +484,25 @@ pub(crate) fn checked_path(path: &str) -> Result<&str, ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_session_cookie_among_others() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.append(SET_COOKIE, HeaderValue::from_static("other=1; Path=/"));
+        headers.append(
+            SET_COOKIE,
+            HeaderValue::from_static("kbs-session-id=abc; Expires=Sat, 28 Nov 2026 15:00:00 GMT"),
+        );
+        let cookie = session_cookie(&headers).unwrap();
+        assert_eq!(cookie, HeaderValue::from_static("kbs-session-id=abc"));
+        assert!(cookie.is_sensitive());
+        let mut empty = reqwest::header::HeaderMap::new();
+        empty.append(
+            SET_COOKIE,
+            HeaderValue::from_static("kbs-session-id=; Path=/"),
+        );
+        assert!(session_cookie(&empty).is_none());
+    }
 
     #[test]
     fn hash_algorithm_defaults_to_sha384_and_is_case_insensitive() {

@@ -32,6 +32,7 @@ pub use admin::{
 pub use attester::{Attester, SampleAttester};
 pub use client::{
     KbsClient, KbsClientBuilder, PROTOCOL_VERSION, SESSION_COOKIE, selected_hash_algorithm,
+    session_cookie,
 };
 pub use error::{ClientError, Problem};
 
