@@ -34,6 +34,8 @@ mod error;
 mod registry;
 pub mod sample;
 pub mod snp;
+#[cfg(test)]
+mod test_support;
 pub mod vtpm;
 
 use async_trait::async_trait;

@@ -107,7 +107,7 @@ pub(crate) fn verify_pek_chain_to(
 mod tests {
     use super::*;
 
-    use crate::csv::tests::shared;
+    use crate::test_support::shared;
 
     #[test]
     fn embedded_hrk_is_the_published_root() {

@@ -12,14 +12,7 @@ use sm2::elliptic_curve::sec1::ToSec1Point;
 use super::*;
 use crate::collateral::hygon::OfflineStore;
 
-/// Reads a file of the shared test data set.
-pub(crate) fn shared(path: &str) -> Vec<u8> {
-    let full = format!(
-        "{}/../../../shared/testdata/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&full).unwrap_or_else(|err| panic!("{full}: {err}"))
-}
+use crate::test_support::shared;
 
 fn shared_json(path: &str) -> Value {
     serde_json::from_slice(&shared(path)).unwrap()

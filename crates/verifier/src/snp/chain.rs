@@ -522,12 +522,7 @@ impl VerifiedVek {
 mod tests {
     use super::*;
 
-    fn testdata(rel: &str) -> Vec<u8> {
-        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/testdata")
-            .join(rel);
-        std::fs::read(path).unwrap()
-    }
+    use crate::test_support::shared as testdata;
 
     fn tcb_of(cert: &AmdCert) -> [u8; 4] {
         let ext = VekExtensions::read(&cert.cert).unwrap();

@@ -10,12 +10,7 @@ use super::*;
 use crate::FixedClock;
 use crate::collateral::amd::OfflineStore;
 
-/// `shared/testdata`, relative to this crate.
-fn testdata(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/testdata")
-        .join(rel)
-}
+use crate::test_support::shared_path as testdata;
 
 fn read_json(rel: &str) -> Value {
     let text = std::fs::read_to_string(testdata(rel)).unwrap();

@@ -111,12 +111,7 @@ mod tests {
     use super::*;
     use crate::snp::{AmdRoots, CertRole, Product};
 
-    fn testdata(rel: &str) -> Vec<u8> {
-        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/testdata")
-            .join(rel);
-        std::fs::read(path).unwrap()
-    }
+    use crate::test_support::shared as testdata;
 
     /// 2025-06-01, inside the sample VCEK's validity (2023-01-24 .. 2030-01-24).
     const NOW: u64 = 1_748_736_000;

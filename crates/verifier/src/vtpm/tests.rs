@@ -14,13 +14,10 @@ use serde_json::Value;
 use super::*;
 use crate::{InitDataHash, ReportData};
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/");
 /// Offset of `report_data` in the SNP attestation report.
 const SNP_REPORT_DATA: std::ops::Range<usize> = 0x50..0x90;
 
-fn shared(path: &str) -> Vec<u8> {
-    std::fs::read(format!("{SHARED}{path}")).unwrap()
-}
+use crate::test_support::shared;
 
 fn json(path: &str) -> Value {
     serde_json::from_slice(&shared(path)).unwrap()
