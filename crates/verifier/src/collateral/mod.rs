@@ -9,6 +9,7 @@ pub mod cache;
 pub mod fetch;
 pub mod hygon;
 pub mod hygon_kds;
+pub mod intel;
 
 use std::io;
 use std::path::PathBuf;
@@ -54,6 +55,10 @@ pub enum CollateralError {
     /// A download from a collateral server failed (status, timeout, size cap, cache).
     #[error(transparent)]
     Fetch(#[from] fetch::FetchError),
+
+    /// Intel DCAP collateral could not be provided (the variant names which part and why).
+    #[error(transparent)]
+    Intel(#[from] intel::IntelCollateralError),
 
     /// No source is configured, or every configured source failed.
     #[error("no collateral source could provide {what}")]
