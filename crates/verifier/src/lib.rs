@@ -31,6 +31,7 @@ mod config;
 mod context;
 pub mod csv;
 mod error;
+pub mod eventlog;
 mod registry;
 pub mod sample;
 pub mod snp;
