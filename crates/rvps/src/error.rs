@@ -1,5 +1,8 @@
 //! The crate's one error type.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 /// Everything that can go wrong registering or querying reference values.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -58,7 +61,98 @@ pub enum Error {
     /// The underlying store failed.
     #[error("reference value storage failed")]
     Storage(#[from] storage::Error),
+
+    // ---- the `rvps` service configuration (AS spec §10.4)
+    /// The configuration file cannot be read.
+    #[error("cannot read rvps config {path}")]
+    ReadConfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The configuration file does not parse.
+    #[error("malformed rvps config {path}: {reason}")]
+    ParseConfig {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (line and key).
+        reason: String,
+    },
+
+    /// The configuration file's extension names no supported format.
+    #[error("rvps config {path} must end in .json or .toml")]
+    UnsupportedConfigFormat {
+        /// The file.
+        path: PathBuf,
+    },
+
+    // ---- a remote RVPS over gRPC (AS spec §2.2, §10.5)
+    /// The remote RVPS address is not a usable URI.
+    #[error("invalid rvps address {address:?}")]
+    InvalidAddress {
+        /// The configured address.
+        address: String,
+        /// Why it was rejected.
+        #[source]
+        source: BoxError,
+    },
+
+    /// The remote RVPS cannot be reached: not listening, connection refused or lost.
+    #[error("rvps at {address} is unreachable")]
+    Unreachable {
+        /// The address tried.
+        address: String,
+        /// The transport error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// The remote RVPS did not answer in time.
+    #[error("rvps at {address} did not answer within {timeout:?}")]
+    TimedOut {
+        /// The address tried.
+        address: String,
+        /// The per-call limit.
+        timeout: Duration,
+    },
+
+    /// The remote RVPS answered the call with an error.
+    #[error("rvps at {address} refused the request ({code}): {message}")]
+    Rejected {
+        /// The address called.
+        address: String,
+        /// The gRPC status code name.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+
+    /// The remote RVPS returned a value that is not JSON text.
+    #[error("rvps at {address} returned a value for {id:?} that is not json")]
+    RemoteValueNotJson {
+        /// The address called.
+        address: String,
+        /// The queried id.
+        id: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The operation has no RPC in the reference-value protocol (upstream has only register
+    /// and query), so a remote RVPS cannot do it.
+    #[error("{operation} is not part of the rvps grpc protocol")]
+    UnsupportedRemoteOperation {
+        /// The operation asked for.
+        operation: &'static str,
+    },
 }
+
+/// A boxed error kept as the source of transport failures.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Shorthand for results of this crate.
 pub type Result<T> = std::result::Result<T, Error>;

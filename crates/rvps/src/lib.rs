@@ -10,7 +10,13 @@
 //! [`ReferenceValueProvider::query`] (re-register to refresh it). Ids that cannot be storage
 //! keys (e.g. `rvps:///...:tag` URIs) cannot be registered and query as unknown.
 //!
-//! Only the `sample` extractor exists so far; this crate does no network I/O.
+//! Only the `sample` extractor exists so far (see `docs/rvps.md` for CoRIM and SWID).
+//!
+//! Besides the library, the crate has the service edges: [`grpc`] serves
+//! `reference.ReferenceValueProviderService` over any provider (the `rvps` binary serves a
+//! [`BuiltinRvps`] on the storage chosen by a [`ServiceConfig`]), and [`RemoteRvps`] is the
+//! gRPC client behind the same [`ReferenceValueProvider`] trait, used by the AS for
+//! `rvps_config = {"type": "GrpcRemote"}` and by the `rvps-tool` CLI.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -32,10 +38,15 @@
 //! ```
 
 mod builtin;
+mod config;
 mod error;
+pub mod grpc;
 mod message;
 mod record;
+pub mod remote;
 
 pub use builtin::{BuiltinRvps, Clock, ReferenceValueProvider};
-pub use error::{Error, Result};
+pub use config::{REFERENCE_VALUE_NAMESPACE, ServiceConfig};
+pub use error::{BoxError, Error, Result};
 pub use record::{ReferenceValue, VERSION};
+pub use remote::RemoteRvps;
