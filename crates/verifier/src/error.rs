@@ -71,4 +71,8 @@ pub enum Error {
     /// Azure vTPM evidence (TPM quote, HCL report) failed a check (the variant names which).
     #[error(transparent)]
     Vtpm(#[from] crate::vtpm::VtpmError),
+
+    /// NVIDIA GPU evidence failed a check (the variant names which).
+    #[error(transparent)]
+    Nvidia(#[from] crate::nvidia::NvidiaError),
 }

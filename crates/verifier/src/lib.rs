@@ -32,6 +32,7 @@ mod context;
 pub mod csv;
 mod error;
 pub mod eventlog;
+pub mod nvidia;
 mod registry;
 pub mod sample;
 pub mod snp;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use kbs_types::Tee;
 
 use crate::az_snp_vtpm::AzSnpVtpm;
+use crate::cca::Cca;
 use crate::csv::Csv;
+use crate::nvidia::Nvidia;
 use crate::sample::{Sample, SampleDevice};
 use crate::snp::Snp;
 use crate::{Error, Verifier, VerifierConfig, VerifierContext};
@@ -23,11 +25,11 @@ pub fn verifier_for(tee: Tee, config: &VerifierConfig) -> Result<Arc<dyn Verifie
         Tee::Csv => Ok(Arc::new(Csv::from_config(config.csv_verifier.as_ref())?)),
         Tee::Snp => Ok(Arc::new(Snp::from_config(config.snp_verifier.as_ref())?)),
         Tee::AzSnpVtpm => Ok(Arc::new(AzSnpVtpm::default())),
+        Tee::Cca => Ok(Arc::new(Cca::from_config(config.cca_verifier.as_ref())?)),
+        Tee::Nvidia => Ok(Arc::new(Nvidia::default())),
         Tee::AzTdxVtpm
-        | Tee::Nvidia
         | Tee::Sgx
         | Tee::Tdx
-        | Tee::Cca
         | Tee::Se
         | Tee::HygonDcu
         | Tee::NvidiaDpu
@@ -51,6 +53,7 @@ pub fn verifier_for_with(
             Ok(Arc::new(Snp::new(sources, context.clock())))
         }
         Tee::AzSnpVtpm => Ok(Arc::new(AzSnpVtpm::new(context.clock()))),
+        Tee::Nvidia => Ok(Arc::new(Nvidia::new(context.clock()))),
         Tee::Csv => Ok(Arc::new(context.csv(config.csv_verifier.as_ref())?)),
         _ => verifier_for(tee, config),
     }
