@@ -409,3 +409,43 @@ fn missing_collateral_dir_exits_2_naming_it() {
         format!("collateral directory {} does not exist", missing.display())
     );
 }
+
+/// hopper_case1's SPDM request nonce (its manifest report data).
+const NVIDIA_NONCE: &str = "931d8dd0add203ac3d8b4fbde75e115278eefcdceac5b87671a748f32364dfcb";
+
+#[test]
+fn nvidia_gpu_evidence_verifies_at_the_manifest_time_as_gpu0() {
+    let evidence = testdata("wrapped/nvidia/hopper_case1.json");
+    let output = run(&[
+        "--tee",
+        "nvidia",
+        "--evidence",
+        &evidence,
+        "--report-data",
+        NVIDIA_NONCE,
+        "--at",
+        SNP_AT,
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let claims: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let gpu = &claims["gpu0"];
+    assert_eq!(gpu["arch"], "Hopper");
+    assert_eq!(gpu["config"]["driver_version"], "550.90.07");
+    assert_eq!(gpu["report_data"], NVIDIA_NONCE);
+
+    // Another nonce: exit 1, one line naming the nonce check.
+    let wrong = format!("00{}", &NVIDIA_NONCE[2..]);
+    let output = run(&[
+        "--tee",
+        "nvidia",
+        "--evidence",
+        &evidence,
+        "--report-data",
+        &wrong,
+        "--at",
+        SNP_AT,
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let line = stderr_line(&output);
+    assert!(line.contains("nonce does not match"), "{line}");
+}
