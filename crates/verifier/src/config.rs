@@ -26,6 +26,10 @@ pub struct VerifierConfig {
     /// NVIDIA DPU: `root_ca_cert_path`, `max_cert_age_secs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nvidia_dpu_verifier: Option<Map<String, Value>>,
+    /// Arm CCA: upstream's `cca-verifier` object (`type`, `ta-store`, `rv-store`; see
+    /// `cca::Cca::from_config`); upstream reads it from `CCA_CONFIG_FILE` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cca_verifier: Option<Map<String, Value>>,
     /// Hygon CSV: `hsk_cek_sources` (see `csv::Csv::from_config`); not an upstream key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csv_verifier: Option<Map<String, Value>>,

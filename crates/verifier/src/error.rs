@@ -72,6 +72,10 @@ pub enum Error {
     #[error(transparent)]
     Vtpm(#[from] crate::vtpm::VtpmError),
 
+    /// Arm CCA evidence failed a check (the variant names which).
+    #[error(transparent)]
+    Cca(#[from] crate::cca::CcaError),
+
     /// NVIDIA GPU evidence failed a check (the variant names which).
     #[error(transparent)]
     Nvidia(#[from] crate::nvidia::NvidiaError),

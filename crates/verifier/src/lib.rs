@@ -24,6 +24,7 @@
 //! ```
 
 pub mod az_snp_vtpm;
+pub mod cca;
 mod claims;
 mod clock;
 pub mod collateral;
