@@ -1,0 +1,444 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The RVPS gRPC service in process on 127.0.0.1:0, driven by the generated client and by
+//! [`RemoteRvps`].
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use protos::reference::reference_value_provider_service_client::ReferenceValueProviderServiceClient;
+use protos::reference::{ReferenceValueQueryRequest, ReferenceValueRegisterRequest};
+use rvps::{BuiltinRvps, Error, ReferenceValueProvider, RemoteRvps, ServiceConfig};
+use serde_json::{Value, json};
+use storage::memory::MemoryStore;
+use time::macros::datetime;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// A running in-process server; dropping it without `stop` leaves the task to the runtime.
+struct Server {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Server {
+    async fn start(provider: Arc<dyn ReferenceValueProvider>) -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), provider).await
+    }
+
+    async fn start_on(addr: SocketAddr, provider: Arc<dyn ReferenceValueProvider>) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(rvps::grpc::serve(listener, provider, async {
+            let _ = stopped.await;
+        }));
+        Self { addr, stop, task }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    async fn client(&self) -> ReferenceValueProviderServiceClient<Channel> {
+        ReferenceValueProviderServiceClient::connect(self.url())
+            .await
+            .unwrap()
+    }
+
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn sample_message(values: &Value) -> String {
+    json!({"version": "0.1.0", "type": "sample", "payload": STANDARD.encode(values.to_string())})
+        .to_string()
+}
+
+async fn register(
+    client: &mut ReferenceValueProviderServiceClient<Channel>,
+    message: String,
+) -> Result<(), tonic::Status> {
+    client
+        .register_reference_value(ReferenceValueRegisterRequest { message })
+        .await
+        .map(drop)
+}
+
+async fn query(
+    client: &mut ReferenceValueProviderServiceClient<Channel>,
+    id: &str,
+) -> Option<String> {
+    client
+        .query_reference_value(ReferenceValueQueryRequest {
+            reference_value_id: id.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .reference_value_results
+}
+
+fn memory_rvps() -> Arc<dyn ReferenceValueProvider> {
+    Arc::new(BuiltinRvps::new(Arc::new(MemoryStore::new())))
+}
+
+#[tokio::test]
+async fn registered_values_are_queried_back_as_json_text() {
+    let server = Server::start(memory_rvps()).await;
+    let mut client = server.client().await;
+    register(
+        &mut client,
+        sample_message(&json!({"svn": ["1"], "launch_digest": ["abc", "def"], "major": 1})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(query(&mut client, "svn").await.as_deref(), Some(r#"["1"]"#));
+    assert_eq!(
+        query(&mut client, "launch_digest").await.as_deref(),
+        Some(r#"["abc","def"]"#)
+    );
+    assert_eq!(query(&mut client, "major").await.as_deref(), Some("1"));
+
+    // Registering again replaces, as upstream.
+    register(&mut client, sample_message(&json!({"svn": ["2"]})))
+        .await
+        .unwrap();
+    assert_eq!(query(&mut client, "svn").await.as_deref(), Some(r#"["2"]"#));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_ids_leave_the_result_absent() {
+    let server = Server::start(memory_rvps()).await;
+    let mut client = server.client().await;
+    assert_eq!(query(&mut client, "svn").await, None);
+    // Ids no backend can store (rvps:/// URIs with a tag) are unknown, not errors.
+    assert_eq!(query(&mut client, "rvps:///a/b:latest").await, None);
+    // A stored empty string is present, not absent: presence is what carries "known".
+    register(&mut client, sample_message(&json!({"empty": ""})))
+        .await
+        .unwrap();
+    assert_eq!(query(&mut client, "empty").await.as_deref(), Some(r#""""#));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn expired_values_leave_the_result_absent() {
+    let now = Arc::new(Mutex::new(datetime!(2026-11-28 14:30:05 UTC)));
+    let clock = Arc::clone(&now);
+    let rvps = BuiltinRvps::new(Arc::new(MemoryStore::new()))
+        .with_clock(Arc::new(move || *clock.lock().unwrap()));
+    let server = Server::start(Arc::new(rvps)).await;
+    let mut client = server.client().await;
+    register(&mut client, sample_message(&json!({"svn": ["1"]})))
+        .await
+        .unwrap();
+
+    // Valid up to and including its expiration second (12 months later) ...
+    *now.lock().unwrap() = datetime!(2027-11-28 14:30:05 UTC);
+    assert_eq!(query(&mut client, "svn").await.as_deref(), Some(r#"["1"]"#));
+    // ... and gone one second after, where upstream would still serve it.
+    *now.lock().unwrap() = datetime!(2027-11-28 14:30:06 UTC);
+    assert_eq!(query(&mut client, "svn").await, None);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_messages_are_aborted_naming_the_cause() {
+    let server = Server::start(memory_rvps()).await;
+    let mut client = server.client().await;
+    for (message, cause) in [
+        (
+            "not json".to_owned(),
+            "malformed register message: expected ident",
+        ),
+        (
+            r#"{"version":"0.1.0","type":"sample"}"#.to_owned(),
+            "malformed register message: missing field `payload`",
+        ),
+        (
+            r#"{"version":"0.2.0","type":"sample","payload":"e30="}"#.to_owned(),
+            "version unmatched: need 0.1.0, given 0.2.0",
+        ),
+        (
+            r#"{"type":"in-toto","payload":"e30="}"#.to_owned(),
+            "could not find extractor for in-toto",
+        ),
+        (
+            r#"{"type":"sample","payload":"e30"}"#.to_owned(),
+            "payload is not standard base64 with padding",
+        ),
+        (
+            r#"{"type":"sample","payload":"WzFd"}"#.to_owned(),
+            "sample payload is not a json object",
+        ),
+        (
+            sample_message(&json!({"a:b": 1})),
+            r#"reference value name "a:b" is not storable"#,
+        ),
+    ] {
+        let status = register(&mut client, message.clone()).await.unwrap_err();
+        assert_eq!(status.code(), Code::Aborted, "{message}");
+        assert!(
+            status
+                .message()
+                .starts_with(&format!("register reference value failed: {cause}")),
+            "{message}: {}",
+            status.message()
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn health_reports_the_rvps_service_serving() {
+    let server = Server::start(memory_rvps()).await;
+    let channel = Channel::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    for service in ["", "reference.ReferenceValueProviderService"] {
+        let response = health
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(response.status(), ServingStatus::Serving, "{service:?}");
+    }
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "attestation.AttestationService".to_owned(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    server.stop().await;
+}
+
+async fn persists_across_restart(config: ServiceConfig) {
+    let server = Server::start(Arc::new(config.build().unwrap())).await;
+    let mut client = server.client().await;
+    register(&mut client, sample_message(&json!({"svn": ["1"]})))
+        .await
+        .unwrap();
+    server.stop().await;
+
+    let server = Server::start(Arc::new(config.build().unwrap())).await;
+    let mut client = server.client().await;
+    assert_eq!(query(&mut client, "svn").await.as_deref(), Some(r#"["1"]"#));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn local_fs_storage_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config: ServiceConfig = serde_json::from_value(json!({
+        "storage": {"storage_type": "LocalFs", "backends": {"local_fs": {"dir_path": dir.path()}}}
+    }))
+    .unwrap();
+    persists_across_restart(config).await;
+    assert!(dir.path().join("reference_value/svn").is_file());
+}
+
+#[tokio::test]
+async fn local_json_storage_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config: ServiceConfig = serde_json::from_value(json!({
+        "storage": {"storage_type": "LocalJson",
+                    "backends": {"local_json": {"file_dir_path": dir.path()}}}
+    }))
+    .unwrap();
+    persists_across_restart(config).await;
+    assert!(dir.path().join("reference_value").is_file());
+}
+
+// ---- RemoteRvps, the client behind the ReferenceValueProvider trait
+
+#[tokio::test]
+async fn remote_rvps_registers_and_queries() {
+    let server = Server::start(memory_rvps()).await;
+    // No scheme: `http://` is prepended, as upstream.
+    let remote = RemoteRvps::connect(&server.addr.to_string()).await.unwrap();
+    assert_eq!(remote.address(), server.url());
+    let names = remote
+        .register(&sample_message(
+            &json!({"svn": ["1"], "obj": {"a": [1, 2]}}),
+        ))
+        .await
+        .unwrap();
+    assert!(names.is_empty(), "the register response carries no names");
+    assert_eq!(remote.query("svn").await.unwrap(), Some(json!(["1"])));
+    assert_eq!(
+        remote.query("obj").await.unwrap(),
+        Some(json!({"a": [1, 2]}))
+    );
+    assert_eq!(remote.query("unknown").await.unwrap(), None);
+    assert_eq!(
+        remote.query_text("svn").await.unwrap().as_deref(),
+        Some(r#"["1"]"#)
+    );
+
+    let err = remote.register(r#"{"type":"x","payload":""}"#).await;
+    let err = err.unwrap_err();
+    assert!(
+        matches!(&err, Error::Rejected { code, message, .. }
+            if code == "Aborted" && message.contains("could not find extractor for x")),
+        "{err}"
+    );
+    let err = remote.delete("svn").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::UnsupportedRemoteOperation {
+                operation: "delete"
+            }
+        ),
+        "{err}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn remote_rvps_reports_a_server_that_is_not_there() {
+    // Bind then drop, so nothing listens on the port.
+    let addr = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap()
+    };
+    let err = RemoteRvps::connect(&addr.to_string()).await.unwrap_err();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err}");
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+
+    let lazy = RemoteRvps::connect_lazy(&addr.to_string()).unwrap();
+    let err = lazy.query("svn").await.unwrap_err();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn remote_rvps_fails_clearly_while_the_server_is_down_and_recovers() {
+    let rvps = memory_rvps();
+    let server = Server::start(Arc::clone(&rvps)).await;
+    let addr = server.addr;
+    let remote = RemoteRvps::connect(&addr.to_string()).await.unwrap();
+    remote
+        .register(&sample_message(&json!({"svn": ["1"]})))
+        .await
+        .unwrap();
+    server.stop().await;
+
+    let err = remote.query("svn").await.unwrap_err();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err}");
+
+    // Same port, same data: the existing client reconnects by itself.
+    let server = Server::start_on(addr, rvps).await;
+    assert_eq!(remote.query("svn").await.unwrap(), Some(json!(["1"])));
+    server.stop().await;
+}
+
+/// Never answers a query.
+struct Stuck;
+
+#[async_trait]
+impl ReferenceValueProvider for Stuck {
+    async fn register(&self, _message: &str) -> rvps::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    async fn query(&self, _id: &str) -> rvps::Result<Option<Value>> {
+        std::future::pending().await
+    }
+    async fn delete(&self, _id: &str) -> rvps::Result<bool> {
+        Ok(false)
+    }
+}
+
+#[tokio::test]
+async fn remote_rvps_times_out_a_call_that_never_answers() {
+    let server = Server::start(Arc::new(Stuck)).await;
+    let remote = RemoteRvps::connect(&server.addr.to_string())
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(200));
+    let err = remote.query("svn").await.unwrap_err();
+    assert!(
+        matches!(err, Error::TimedOut { timeout, .. } if timeout == Duration::from_millis(200)),
+        "{err}"
+    );
+    // Still usable for calls that do answer.
+    remote.register("{}").await.unwrap();
+    // The server task has an open stuck request; abort rather than wait for it.
+    server.task.abort();
+}
+
+#[tokio::test]
+async fn remote_rvps_rejects_values_that_are_not_json() {
+    // The in-process server always encodes JSON, so speak the wire directly: a raw tonic
+    // server whose query returns `not json`.
+    use protos::reference::reference_value_provider_service_server::{
+        ReferenceValueProviderService, ReferenceValueProviderServiceServer,
+    };
+    use protos::reference::{ReferenceValueQueryResponse, ReferenceValueRegisterResponse};
+    struct Raw;
+    #[tonic::async_trait]
+    impl ReferenceValueProviderService for Raw {
+        async fn query_reference_value(
+            &self,
+            _request: tonic::Request<ReferenceValueQueryRequest>,
+        ) -> Result<tonic::Response<ReferenceValueQueryResponse>, tonic::Status> {
+            Ok(tonic::Response::new(ReferenceValueQueryResponse {
+                reference_value_results: Some("not json".to_owned()),
+            }))
+        }
+        async fn register_reference_value(
+            &self,
+            _request: tonic::Request<ReferenceValueRegisterRequest>,
+        ) -> Result<tonic::Response<ReferenceValueRegisterResponse>, tonic::Status> {
+            Ok(tonic::Response::new(ReferenceValueRegisterResponse {}))
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(ReferenceValueProviderServiceServer::new(Raw))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let remote = RemoteRvps::connect(&addr.to_string()).await.unwrap();
+    let err = remote.query("svn").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::RemoteValueNotJson { id, .. } if id == "svn"),
+        "{err}"
+    );
+    assert_eq!(
+        remote.query_text("svn").await.unwrap().as_deref(),
+        Some("not json")
+    );
+    task.abort();
+}
+
+#[tokio::test]
+async fn the_wall_clock_rvps_serves_fresh_registrations() {
+    // The binary's configuration: BuiltinRvps on the system clock.
+    let server = Server::start(Arc::new(ServiceConfig::default().build().unwrap())).await;
+    let mut client = server.client().await;
+    register(&mut client, sample_message(&json!({"svn": ["1"]})))
+        .await
+        .unwrap();
+    assert_eq!(query(&mut client, "svn").await.as_deref(), Some(r#"["1"]"#));
+    server.stop().await;
+}
