@@ -44,9 +44,11 @@ mod config;
 mod default_policies;
 mod ear;
 mod error;
+pub mod grpc;
 mod init_data;
 mod reference_value;
 mod request;
+pub mod rest;
 mod service;
 mod signer;
 

@@ -1,0 +1,58 @@
+//! The `grpc-as` front end (spec §1, §2): `attestation.AttestationService`,
+//! `reference.ReferenceValueProviderService` (delegating to the AS's reference value provider,
+//! built in or remote), `grpc.health.v1.Health`, and HTTP/1.1 `GET /.well-known/jwks.json`, all
+//! on one port over one [`AttestationService`].
+//!
+//! Every error is `ABORTED` with a readable message, as upstream; evaluation failures carry the
+//! whole cause chain, one `<i>: <cause>` line each.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use protos::attestation::attestation_service_server::AttestationServiceServer;
+use protos::reference::reference_value_provider_service_server::ReferenceValueProviderServiceServer;
+use tonic::service::Routes;
+use tonic_health::ServingStatus;
+
+use crate::AttestationService;
+
+mod attestation;
+pub mod listen;
+mod reference;
+pub mod request;
+
+pub use attestation::AttestationGrpc;
+pub use reference::ReferenceValueGrpc;
+
+/// Path of the JWK set that verifies this AS's tokens, served on every front end's port.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// Everything `grpc-as` serves, as one router: the two gRPC services and health over HTTP/2,
+/// and the JWKS over HTTP/1.1 (or HTTP/2).
+pub async fn router(service: Arc<AttestationService>) -> Router {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in [
+        <AttestationServiceServer<AttestationGrpc> as tonic::server::NamedService>::NAME,
+        <ReferenceValueProviderServiceServer<ReferenceValueGrpc> as tonic::server::NamedService>::NAME,
+    ] {
+        health
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
+    }
+    // The overall status ("") is SERVING from the start.
+    Routes::new(AttestationServiceServer::new(AttestationGrpc::new(
+        Arc::clone(&service),
+    )))
+    .add_service(ReferenceValueProviderServiceServer::new(
+        ReferenceValueGrpc::new(Arc::clone(&service)),
+    ))
+    .add_service(health_service)
+    .into_axum_router()
+    .route(JWKS_PATH, get(move || jwks(Arc::clone(&service))))
+}
+
+/// `GET /.well-known/jwks.json`: `{"keys": [<the token header jwk>]}` (spec §5.6).
+pub(crate) async fn jwks(service: Arc<AttestationService>) -> axum::Json<jose::JwkSet> {
+    axum::Json(service.jwks())
+}
