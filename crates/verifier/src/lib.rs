@@ -31,6 +31,7 @@ pub mod collateral;
 mod config;
 mod context;
 pub mod csv;
+pub mod dcap;
 mod error;
 pub mod eventlog;
 pub mod nvidia;
