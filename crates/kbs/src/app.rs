@@ -6,7 +6,7 @@ use std::sync::Arc;
 use storage::StorageProvider;
 
 use crate::admin::{self, AdminAuth};
-use crate::attestation::{AttestationBackend, BuiltinBackend};
+use crate::attestation::{self, AttestationBackend, BuiltinBackend, GrpcBackend};
 use crate::config::{AttestationServiceConfig, ConfigError, KbsConfig};
 use crate::metrics::Metrics;
 use crate::plugins::{self, PluginRegistry, ResourceObserver, ResourceOp};
@@ -66,6 +66,9 @@ pub enum StartupError {
     /// `[admin]` cannot be used.
     #[error("failed to initialize [admin] configuration: {0}")]
     Admin(#[from] admin::Error),
+    /// The remote attestation service client cannot be set up.
+    #[error("attestation service client initialization failed: {0}")]
+    AttestationBackend(#[from] attestation::Error),
 }
 
 impl Kbs {
@@ -81,19 +84,37 @@ impl Kbs {
             Some(resource_observer(metrics.clone())),
         )?;
 
-        let AttestationServiceConfig::Builtin(builtin) = &config.attestation_service else {
-            // validate() refuses every other backend.
-            return Err(ConfigError::BackendNotAvailable {
-                backend: config.attestation_service.type_name(),
-            }
-            .into());
-        };
-        let service =
-            attestation_service::AttestationService::new(builtin.as_config(), &storage).await?;
-        // The KBS trusts its own in-process AS without x5c or insecure_header_jwk.
-        let local_as_jwk = Some(service.token_verifying_jwk());
-        let attestation: Arc<dyn AttestationBackend> =
-            Arc::new(BuiltinBackend::new(Arc::new(service)));
+        let (attestation, local_as_jwk): (Arc<dyn AttestationBackend>, _) =
+            match &config.attestation_service {
+                AttestationServiceConfig::Builtin(builtin) => {
+                    let service =
+                        attestation_service::AttestationService::new(builtin.as_config(), &storage)
+                            .await?;
+                    // The KBS trusts its own in-process AS without x5c or insecure_header_jwk.
+                    let jwk = service.token_verifying_jwk();
+                    (Arc::new(BuiltinBackend::new(Arc::new(service))), Some(jwk))
+                }
+                AttestationServiceConfig::Grpc(grpc) => {
+                    // Nothing is connected here: the KBS starts while the AS is down. Its
+                    // tokens are trusted through [attestation_token] like any other issuer's.
+                    let settings = grpc.settings(crate::http::REQUEST_TIMEOUT);
+                    let backend = GrpcBackend::new(&settings)?;
+                    tracing::info!(
+                        as_addr = backend.addr(),
+                        pool_size = settings.pool_size,
+                        request_timeout_secs = settings.request_timeout.as_secs_f64(),
+                        "remote attestation service over gRPC (connects on first use)"
+                    );
+                    (Arc::new(backend), None)
+                }
+                other => {
+                    // validate() refuses every other backend.
+                    return Err(ConfigError::BackendNotAvailable {
+                        backend: other.type_name(),
+                    }
+                    .into());
+                }
+            };
 
         let tokens = TokenVerifier::new(&config.attestation_token, local_as_jwk).await?;
         let resource_policy =
@@ -289,7 +310,8 @@ storage_backend_type = "kvstorage"
     #[tokio::test]
     async fn unavailable_backend_is_refused_at_startup() {
         let text = "[http_server]\ninsecure_http = true\n[admin]\nauthorization_mode = \"DenyAll\"\n\
-                    [attestation_service]\ntype = \"coco_as_grpc\"\n";
+                    [attestation_service]\ntype = \"intel_ta\"\nbase_url = \"https://x\"\n\
+                    api_key = \"k\"\ncerts_file = \"c\"\n";
         let config = KbsConfig::from_toml(text).unwrap();
         let err = Kbs::from_config(&config).await.err().unwrap();
         assert!(err.to_string().contains("not available yet"), "{err}");

@@ -2,9 +2,9 @@
 //! written for the upstream KBS load unchanged.
 //!
 //! Differences from upstream, all deliberate: unknown keys are errors at every level (naming
-//! the key); the obsolete `[policy_engine]` section is accepted with a warning; backends that
-//! this build does not have (`coco_as_grpc`, `intel_ta`) parse but are refused by
-//! [`KbsConfig::validate`] with a clear message. Every check happens at load time, so the
+//! the key); the obsolete `[policy_engine]` section is accepted with a warning; a backend that
+//! this build does not have (`intel_ta`) parses but is refused by [`KbsConfig::validate`] with
+//! a clear message. Every check happens at load time, so the
 //! running server only ever sees valid values.
 
 use std::net::SocketAddr;
@@ -14,6 +14,8 @@ use serde::Deserialize;
 use storage::{StorageConfig, StorageType};
 
 use crate::admin::AdminConfig;
+use crate::attestation::GrpcSettings;
+use crate::attestation::grpc;
 use crate::plugins::PluginConfig;
 use crate::tls::{TlsError, TlsKnobs, TlsProfile, TlsSettings, TlsVersion};
 use crate::token::AttestationTokenConfig;
@@ -125,7 +127,7 @@ pub enum AttestationServiceConfig {
     /// The attestation service linked into this process.
     #[serde(rename = "coco_as_builtin", alias = "CoCoASBuiltIn")]
     Builtin(Box<BuiltinAsConfig>),
-    /// A remote CoCo AS over gRPC: parses, refused at startup (not available yet).
+    /// A remote CoCo AS over gRPC (`grpc-as`).
     #[serde(rename = "coco_as_grpc", alias = "CoCoASGrpc")]
     Grpc(GrpcAsConfig),
     /// Intel Trust Authority: parses, refused at startup (not available yet).
@@ -209,19 +211,72 @@ impl BuiltinAsConfig {
     }
 }
 
-/// `type = "coco_as_grpc"` (upstream keys; not available in this build).
+/// `type = "coco_as_grpc"`: upstream's keys `as_addr` and `pool_size`, plus
+/// `request_timeout_secs` (our addition; upstream's timeout is a fixed 300 s).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrpcAsConfig {
     /// Session lifetime in minutes.
     #[serde(default = "default_timeout")]
     pub timeout: i64,
-    /// Address of the AS.
+    /// Address of `grpc-as`, `http://host:port` (`http://` is added when no scheme is given).
+    #[serde(default = "default_as_addr")]
+    pub as_addr: String,
+    /// Number of connections (HTTP/2 channels, each multiplexing any number of calls) to the
+    /// AS, used round-robin.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// Longest one call to the AS may take, in seconds (default 300). The KBS answers every
+    /// request within [`crate::http::REQUEST_TIMEOUT`], so a longer value is cut to just under
+    /// it: a client then hears that the AS did not answer rather than a bare 408.
     #[serde(default)]
-    pub as_addr: Option<String>,
-    /// Connection pool size.
-    #[serde(default)]
-    pub pool_size: Option<u64>,
+    pub request_timeout_secs: Option<u64>,
+}
+
+impl Default for GrpcAsConfig {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_SESSION_TIMEOUT_MIN,
+            as_addr: default_as_addr(),
+            pool_size: default_pool_size(),
+            request_timeout_secs: None,
+        }
+    }
+}
+
+/// How much earlier than the HTTP request limit a call to a remote AS gives up, so its 503
+/// reaches the client before the HTTP layer's 408.
+pub const AS_TIMEOUT_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl GrpcAsConfig {
+    /// The request timeout as configured (300 s by default).
+    pub fn configured_request_timeout(&self) -> std::time::Duration {
+        self.request_timeout_secs.map_or(
+            grpc::DEFAULT_REQUEST_TIMEOUT,
+            std::time::Duration::from_secs,
+        )
+    }
+
+    /// The backend settings, with the request timeout cut to `http_limit` minus
+    /// [`AS_TIMEOUT_MARGIN`] when it is longer.
+    pub fn settings(&self, http_limit: std::time::Duration) -> GrpcSettings {
+        let cap = http_limit
+            .saturating_sub(AS_TIMEOUT_MARGIN)
+            .max(std::time::Duration::from_secs(1));
+        GrpcSettings {
+            as_addr: self.as_addr.clone(),
+            pool_size: self.pool_size,
+            request_timeout: self.configured_request_timeout().min(cap),
+        }
+    }
+}
+
+fn default_as_addr() -> String {
+    grpc::DEFAULT_AS_ADDR.to_owned()
+}
+
+fn default_pool_size() -> usize {
+    grpc::DEFAULT_POOL_SIZE
 }
 
 /// `type = "intel_ta"` (upstream keys; not available in this build).
@@ -310,6 +365,9 @@ pub enum ConfigError {
     /// The session lifetime is not positive.
     #[error("[attestation_service] timeout must be a positive number of minutes, got {0}")]
     InvalidTimeout(i64),
+    /// `[attestation_service]` settings of the gRPC backend that cannot be used.
+    #[error("{0}")]
+    GrpcAs(#[source] crate::attestation::Error),
     /// An attestation backend this build does not have.
     #[error(
         "[attestation_service] type = \"{backend}\" is not available yet; use type = \"coco_as_builtin\""
@@ -392,6 +450,21 @@ impl KbsConfig {
         }
         match &self.attestation_service {
             AttestationServiceConfig::Builtin(_) => Ok(()),
+            AttestationServiceConfig::Grpc(grpc) => {
+                if grpc.request_timeout_secs == Some(0) {
+                    return Err(ConfigError::GrpcAs(
+                        crate::attestation::Error::InvalidSetting {
+                            key: "request_timeout_secs",
+                            value: "0".to_owned(),
+                            reason: "must be at least 1".to_owned(),
+                        },
+                    ));
+                }
+                grpc.settings(crate::http::REQUEST_TIMEOUT)
+                    .endpoint()
+                    .map(drop)
+                    .map_err(ConfigError::GrpcAs)
+            }
             other => Err(ConfigError::BackendNotAvailable {
                 backend: other.type_name(),
             }),
@@ -407,6 +480,18 @@ impl KbsConfig {
                  stored in the `kbs` storage namespace"
                     .to_owned(),
             );
+        }
+        if let AttestationServiceConfig::Grpc(grpc) = &self.attestation_service {
+            let configured = grpc.configured_request_timeout();
+            let effective = grpc.settings(crate::http::REQUEST_TIMEOUT).request_timeout;
+            if grpc.request_timeout_secs.is_some() && effective < configured {
+                warnings.push(format!(
+                    "[attestation_service] request_timeout_secs = {} is longer than the KBS's own \
+                     request limit; calls to the attestation service give up after {} s",
+                    configured.as_secs(),
+                    effective.as_secs()
+                ));
+            }
         }
         if let Ok(tls) = TlsSettings::resolve(&self.http_server.tls_knobs()) {
             if !self.http_server.insecure_http {
@@ -677,12 +762,11 @@ storage_backend_type = "kvstorage"
     fn unavailable_attestation_backends_parse_but_are_refused() {
         for (section, backend) in [
             (
-                "type = \"coco_as_grpc\"\nas_addr = \"http://127.0.0.1:50004\"\npool_size = 100",
-                "coco_as_grpc",
-            ),
-            ("type = \"CoCoASGrpc\"", "coco_as_grpc"),
-            (
                 "type = \"intel_ta\"\nbase_url = \"https://x\"\napi_key = \"k\"\ncerts_file = \"c\"",
+                "intel_ta",
+            ),
+            (
+                "type = \"IntelTA\"\nbase_url = \"https://x\"\napi_key = \"k\"\ncerts_file = \"c\"",
                 "intel_ta",
             ),
         ] {
@@ -695,6 +779,86 @@ storage_backend_type = "kvstorage"
             assert!(matches!(err, ConfigError::BackendNotAvailable { backend: b } if b == backend));
             assert!(err.to_string().contains("not available yet"));
         }
+    }
+
+    fn grpc_config(section: &str) -> Result<KbsConfig, ConfigError> {
+        load(&format!(
+            "[http_server]\ninsecure_http = true\n[admin]\nauthorization_mode = \"DenyAll\"\n\
+             [attestation_service]\n{section}\n"
+        ))
+    }
+
+    #[test]
+    fn grpc_as_takes_upstream_keys_spellings_and_defaults() {
+        for spelling in ["coco_as_grpc", "CoCoASGrpc"] {
+            let c = grpc_config(&format!("type = \"{spelling}\"")).unwrap();
+            assert_eq!(c.attestation_service.type_name(), "coco_as_grpc");
+            let AttestationServiceConfig::Grpc(g) = &c.attestation_service else {
+                panic!("grpc expected");
+            };
+            let s = g.settings(std::time::Duration::from_secs(3600));
+            assert_eq!(s.as_addr, "http://127.0.0.1:50004");
+            assert_eq!(s.pool_size, 100);
+            assert_eq!(s.request_timeout, std::time::Duration::from_secs(300));
+            assert_eq!(c.attestation_service.timeout_minutes(), 5);
+        }
+        let c = grpc_config(
+            "type = \"coco_as_grpc\"\nas_addr = \"http://10.0.0.5:50004\"\npool_size = 8\n\
+             timeout = 10\nrequest_timeout_secs = 30",
+        )
+        .unwrap();
+        let AttestationServiceConfig::Grpc(g) = &c.attestation_service else {
+            panic!("grpc expected");
+        };
+        let s = g.settings(crate::http::REQUEST_TIMEOUT);
+        assert_eq!(
+            (s.as_addr.as_str(), s.pool_size, s.request_timeout.as_secs()),
+            ("http://10.0.0.5:50004", 8, 30)
+        );
+        assert_eq!(c.attestation_service.timeout_minutes(), 10);
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    }
+
+    #[test]
+    fn grpc_as_request_timeout_stays_under_the_http_limit() {
+        let c = grpc_config("type = \"coco_as_grpc\"").unwrap();
+        let AttestationServiceConfig::Grpc(g) = &c.attestation_service else {
+            panic!("grpc expected");
+        };
+        // the default 300 s is cut to just under the KBS's 120 s request limit, silently
+        let s = g.settings(std::time::Duration::from_secs(120));
+        assert_eq!(s.request_timeout, std::time::Duration::from_secs(115));
+        assert!(c.warnings().is_empty());
+        // an explicit longer value is cut too, with a warning
+        let c = grpc_config("type = \"coco_as_grpc\"\nrequest_timeout_secs = 600").unwrap();
+        let warnings = c.warnings();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("request_timeout_secs = 600")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn unusable_grpc_as_settings_are_refused_by_key() {
+        for (section, key) in [
+            ("as_addr = \"https://as:50004\"", "as_addr"),
+            ("as_addr = \"not a uri\"", "as_addr"),
+            ("pool_size = 0", "pool_size"),
+            ("pool_size = 100000", "pool_size"),
+            ("request_timeout_secs = 0", "request_timeout_secs"),
+        ] {
+            let err = grpc_config(&format!("type = \"coco_as_grpc\"\n{section}")).unwrap_err();
+            assert!(matches!(err, ConfigError::GrpcAs(_)), "{section}: {err}");
+            assert!(err.to_string().contains(key), "{section}: {err}");
+        }
+        let err = KbsConfig::from_toml(
+            "[http_server]\n[admin]\nauthorization_mode = \"DenyAll\"\n\
+             [attestation_service]\ntype = \"coco_as_grpc\"\nas_address = \"x\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("as_address"), "{err}");
     }
 
     #[test]
@@ -748,11 +912,7 @@ storage_backend_type = "kvstorage"
             );
             let c = KbsConfig::from_toml(&text).unwrap();
             TlsSettings::resolve(&c.http_server.tls_knobs()).unwrap();
-            // Everything but the (unavailable) gRPC AS is accepted.
-            assert!(
-                matches!(c.validate(), Err(ConfigError::BackendNotAvailable { .. })),
-                "{tls}"
-            );
+            c.validate().unwrap_or_else(|e| panic!("{tls}: {e}"));
         }
     }
 

@@ -27,6 +27,13 @@ pub const PROBLEM_TYPE_PREFIX: &str = "https://github.com/confidential-container
 /// Media type of problem documents.
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
+/// Problem `type` suffix when a remote attestation service cannot be reached (503): distinct
+/// from `AttestationError`, which means the evidence or the request was refused.
+pub const AS_UNAVAILABLE_TYPE: &str = "AttestationServiceUnavailable";
+
+/// `Retry-After` (seconds) sent with a 503 for an unreachable attestation service.
+pub const AS_UNAVAILABLE_RETRY_AFTER_SECS: u32 = 5;
+
 /// Every way a KBS request can fail.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -166,6 +173,9 @@ pub struct LoggedError(pub Arc<ApiError>);
 impl ApiError {
     /// The `type` suffix (upstream variant name).
     pub fn type_name(&self) -> &'static str {
+        if self.attestation_service_unavailable() {
+            return AS_UNAVAILABLE_TYPE;
+        }
         match self {
             Self::AdminAuthAccess { .. } => "AdminAuthAccess",
             Self::AttestationError(_) => "AttestationError",
@@ -189,6 +199,9 @@ impl ApiError {
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
+        if self.attestation_service_unavailable() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
         match self {
             Self::AdminAuthAccess { source, .. } if source.is_forbidden() => StatusCode::FORBIDDEN,
             Self::AdminAuthAccess { .. } => StatusCode::UNAUTHORIZED,
@@ -208,6 +221,17 @@ impl ApiError {
             Self::PrometheusError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
         }
+    }
+
+    /// Whether a remote attestation service could not be reached (or did not answer in time)
+    /// while serving this request: nothing was decided about the client, who may retry.
+    pub fn attestation_service_unavailable(&self) -> bool {
+        let backend_error = match self {
+            Self::AttestationError(RcarError::Challenge(e) | RcarError::Verification(e))
+            | Self::AttestationServiceError(e) => e,
+            _ => return false,
+        };
+        backend_error.kind() == attestation::ErrorKind::Unavailable
     }
 
     /// The `detail` text: this error's message followed by every cause not already in it.
@@ -251,6 +275,12 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
         );
+        if self.attestation_service_unavailable() {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(AS_UNAVAILABLE_RETRY_AFTER_SECS),
+            );
+        }
         response
             .extensions_mut()
             .insert(LoggedError(Arc::new(self)));
@@ -287,6 +317,8 @@ fn attestation_service_status(e: &attestation::Error) -> StatusCode {
         attestation::ErrorKind::NotFound => StatusCode::NOT_FOUND,
         attestation::ErrorKind::Refused => StatusCode::UNAUTHORIZED,
         attestation::ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        attestation::ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        attestation::ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
     }
 }
 
@@ -522,6 +554,57 @@ mod tests {
         let detail = e.detail();
         assert!(detail.contains("rego_parse_error"), "{detail}");
         assert_eq!(detail.matches("rego_parse_error").count(), 1, "{detail}");
+    }
+
+    #[test]
+    fn an_unreachable_attestation_service_is_a_503_of_its_own_type() {
+        let down = || attestation::Error::Unavailable {
+            addr: "http://127.0.0.1:50004".into(),
+            reason: "tcp connect error: Connection refused".into(),
+        };
+        for error in [
+            ApiError::from(RcarError::Verification(down())),
+            ApiError::from(RcarError::Challenge(down())),
+            ApiError::AttestationServiceError(down()),
+        ] {
+            assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE, "{error:?}");
+            assert_eq!(error.type_name(), AS_UNAVAILABLE_TYPE);
+            assert!(
+                error
+                    .detail()
+                    .contains("attestation service at http://127.0.0.1:50004 is unavailable"),
+                "{}",
+                error.detail()
+            );
+            let response = error.into_response();
+            assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+            assert_eq!(
+                response.headers()[header::CONTENT_TYPE],
+                PROBLEM_CONTENT_TYPE
+            );
+        }
+        // an answer of the AS refusing the evidence stays a 401 AttestationError, no Retry-After
+        let refused = ApiError::from(RcarError::Verification(attestation::Error::Remote {
+            addr: "http://127.0.0.1:50004".into(),
+            operation: attestation::RemoteOperation::AttestationEvaluate,
+            code: tonic::Code::Aborted,
+            message: "Attestation evaluation failed".into(),
+        }));
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(refused.type_name(), "AttestationError");
+        assert!(
+            refused
+                .into_response()
+                .headers()
+                .get(header::RETRY_AFTER)
+                .is_none()
+        );
+        let unsupported = ApiError::AttestationServiceError(attestation::Error::Unsupported {
+            operation: "listing attestation policies",
+            backend: "coco_as_grpc",
+        });
+        assert_eq!(unsupported.status(), StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(unsupported.type_name(), "AttestationError");
     }
 
     #[test]

@@ -4,14 +4,18 @@
 //! hash algorithm, init data) exactly as upstream does, so report-data bindings computed by
 //! upstream guests match, and hands them to a backend that returns a token.
 
-use std::sync::Arc;
+mod builtin;
+pub mod grpc;
 
 use async_trait::async_trait;
-use attestation_service::{AttestationService, InitData, RuntimeData, VerificationRequest};
+use attestation_service::{InitData, RuntimeData, VerificationRequest};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use kbs_types::{Attestation, Challenge, HashAlgorithm, Tee};
 use serde_json::{Value, json};
+
+pub use builtin::BuiltinBackend;
+pub use grpc::{GrpcBackend, GrpcSettings, RemoteOperation};
 
 /// The attestation-policy ids the KBS asks the AS to appraise with (spec §6.1).
 pub const POLICY_IDS: [&str; 1] = ["default"];
@@ -59,6 +63,56 @@ pub enum Error {
     /// The attestation service refused or failed.
     #[error("{0}")]
     Service(#[from] attestation_service::Error),
+    /// The remote attestation service could not be reached or did not answer in time.
+    #[error("attestation service at {addr} is unavailable: {reason}")]
+    Unavailable {
+        /// The configured `as_addr`.
+        addr: String,
+        /// What went wrong (connection refused, timeout, connection lost, …).
+        reason: String,
+    },
+    /// The remote attestation service answered with an error status.
+    #[error("attestation service at {addr} refused {operation} ({code:?}): {message}")]
+    Remote {
+        /// The configured `as_addr`.
+        addr: String,
+        /// The RPC.
+        operation: RemoteOperation,
+        /// The gRPC status code (the CoCo AS answers every failure with `Aborted`).
+        code: tonic::Code,
+        /// The service's message, truncated.
+        message: String,
+    },
+    /// The remote attestation service answered something this KBS cannot use.
+    #[error(
+        "attestation service at {addr} answered {operation} with an unusable response: {reason}"
+    )]
+    InvalidResponse {
+        /// The configured `as_addr`.
+        addr: String,
+        /// The RPC.
+        operation: RemoteOperation,
+        /// What is wrong with the answer.
+        reason: String,
+    },
+    /// The configured backend has no way to do this.
+    #[error("{operation} is not supported with [attestation_service] type = \"{backend}\"")]
+    Unsupported {
+        /// What was asked.
+        operation: &'static str,
+        /// The configured backend type.
+        backend: &'static str,
+    },
+    /// A `[attestation_service]` setting of the gRPC backend cannot be used.
+    #[error("[attestation_service] {key} = {value:?} is invalid: {reason}")]
+    InvalidSetting {
+        /// The key.
+        key: &'static str,
+        /// The configured value.
+        value: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// How an [`Error`] should be reported to a client.
@@ -72,6 +126,10 @@ pub enum ErrorKind {
     Refused,
     /// The service itself failed.
     Internal,
+    /// The (remote) attestation service cannot be reached now; retrying later may succeed.
+    Unavailable,
+    /// The configured backend cannot do this at all.
+    Unsupported,
 }
 
 impl Error {
@@ -84,13 +142,21 @@ impl Error {
             Self::PolicyNotFound { .. } | Self::ReferenceValueNotFound { .. } => {
                 ErrorKind::NotFound
             }
-            Self::Rng => ErrorKind::Internal,
-            Self::Service(e) => service_error_kind(e),
+            Self::Rng | Self::InvalidResponse { .. } | Self::InvalidSetting { .. } => {
+                ErrorKind::Internal
+            }
+            Self::Service(e) => builtin::service_error_kind(e),
+            Self::Unavailable { .. } => ErrorKind::Unavailable,
+            Self::Remote {
+                operation, code, ..
+            } => grpc::remote_error_kind(*operation, *code),
+            Self::Unsupported { .. } => ErrorKind::Unsupported,
         }
     }
 }
 
-/// An attestation backend: the in-process AS today, a remote AS later.
+/// An attestation backend: the in-process AS ([`BuiltinBackend`]) or a remote one over gRPC
+/// ([`GrpcBackend`]).
 #[async_trait]
 pub trait AttestationBackend: Send + Sync {
     /// The `/auth` challenge for `tee` given the client's `extra-params`.
@@ -230,84 +296,6 @@ pub fn verification_requests(
         }
     }
     Ok(requests)
-}
-
-/// The attestation service linked into this process (`type = "coco_as_builtin"`).
-pub struct BuiltinBackend {
-    service: Arc<AttestationService>,
-}
-
-impl BuiltinBackend {
-    /// Wraps an attestation service.
-    pub fn new(service: Arc<AttestationService>) -> Self {
-        Self { service }
-    }
-}
-
-#[async_trait]
-impl AttestationBackend for BuiltinBackend {
-    async fn verify(
-        &self,
-        tee: Tee,
-        attestation: &Attestation,
-        nonce: &str,
-    ) -> Result<String, Error> {
-        let requests = verification_requests(tee, attestation, nonce)?;
-        let policy_ids: Vec<String> = POLICY_IDS.iter().map(|s| (*s).to_owned()).collect();
-        Ok(self.service.evaluate(requests, &policy_ids).await?)
-    }
-
-    async fn set_policy(&self, id: &str, policy_b64url: &str) -> Result<(), Error> {
-        Ok(self.service.set_policy(id, policy_b64url).await?)
-    }
-
-    async fn get_policy(&self, id: &str) -> Result<String, Error> {
-        match self.service.get_policy(id).await {
-            Err(attestation_service::Error::Policy(policy::Error::PolicyNotFound { .. })) => {
-                Err(Error::PolicyNotFound { id: id.to_owned() })
-            }
-            other => Ok(other?),
-        }
-    }
-
-    async fn list_policies(&self) -> Result<Vec<String>, Error> {
-        Ok(self.service.list_policies().await?)
-    }
-
-    async fn delete_policy(&self, id: &str) -> Result<(), Error> {
-        if self.service.delete_policy(id).await? {
-            Ok(())
-        } else {
-            Err(Error::PolicyNotFound { id: id.to_owned() })
-        }
-    }
-
-    async fn register_reference_value(&self, message: &str) -> Result<(), Error> {
-        let names = self.service.register_reference_value(message).await?;
-        tracing::info!(?names, "reference values registered");
-        Ok(())
-    }
-
-    async fn query_reference_value(&self, id: &str) -> Result<Option<Value>, Error> {
-        Ok(self.service.query_reference_value(id).await?)
-    }
-}
-
-fn service_error_kind(e: &attestation_service::Error) -> ErrorKind {
-    use attestation_service::Error as As;
-    match e {
-        As::PolicyEncoding | As::PolicyNotUtf8 | As::InitData(_) => ErrorKind::BadRequest,
-        As::Policy(policy::Error::PolicyNotFound { .. }) => ErrorKind::NotFound,
-        As::Policy(policy::Error::Compile { .. } | policy::Error::InvalidPolicyId { .. }) => {
-            ErrorKind::BadRequest
-        }
-        As::Rvps(rvps::Error::Storage(_) | rvps::Error::MalformedRecord { .. }) => {
-            ErrorKind::Internal
-        }
-        As::Rvps(_) => ErrorKind::BadRequest,
-        As::Verifier { .. } | As::NoEvidence => ErrorKind::Refused,
-        _ => ErrorKind::Internal,
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,913 @@
+//! The gRPC backend: request bytes against hand-built encodings (spec field numbers), and the
+//! backend and the whole router against an in-process fake AS (down, timeout, refusals,
+//! recovery on the same port).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use kbs_types::{
+    CompositeEvidence, InitData as KbsInitData, RuntimeData as KbsRuntimeData, TeePubKey,
+};
+use prost::Message as _;
+use protos::attestation::attestation_service_server::{
+    AttestationService, AttestationServiceServer,
+};
+use protos::attestation::{AttestationResponse, ChallengeResponse, SetPolicyResponse};
+use protos::reference::reference_value_provider_service_server::{
+    ReferenceValueProviderService, ReferenceValueProviderServiceServer,
+};
+use protos::reference::{ReferenceValueQueryResponse, ReferenceValueRegisterResponse};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tower::ServiceExt as _;
+
+use super::*;
+use crate::attestation::ErrorKind;
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+/// A length-delimited field (wire type 2) with a one-byte tag and a one-byte length.
+fn ld(field: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(field < 16 && payload.len() < 128);
+    let mut out = vec![(field << 3) | 2, payload.len() as u8];
+    out.extend_from_slice(payload);
+    out
+}
+
+fn attestation(additional: &str, init_data: Option<(&str, &str)>) -> Attestation {
+    Attestation {
+        init_data: init_data.map(|(format, body)| KbsInitData {
+            format: format.into(),
+            body: body.into(),
+        }),
+        runtime_data: KbsRuntimeData {
+            nonce: "n".into(),
+            tee_pubkey: TeePubKey::EC {
+                crv: "P-256".into(),
+                alg: "ECDH-ES+A256KW".into(),
+                x: "x".into(),
+                y: "y".into(),
+            },
+        },
+        tee_evidence: CompositeEvidence {
+            primary_evidence: json!({"svn": "1", "report_data": "AQID"}),
+            additional_evidence: additional.into(),
+        },
+    }
+}
+
+#[test]
+fn individual_request_encodes_to_the_spec_field_numbers() {
+    let request = VerificationRequest {
+        tee: Tee::Sample,
+        evidence: json!({"svn": "1"}),
+        runtime_data: Some(RuntimeData::Structured(json!({"nonce": "n"}))),
+        runtime_data_hash_algorithm: HashAlgorithm::Sha384,
+        init_data: Some(InitData::Toml("a = 1".into())),
+    };
+    // in field order: tee = 1, evidence = 3 (base64url, no padding, of `{"svn":"1"}`),
+    // structured_runtime_data = 5, init_data_toml = 7, runtime_data_hash_algorithm = 8
+    let mut expected = ld(1, b"sample");
+    expected.extend(ld(3, b"eyJzdm4iOiIxIn0"));
+    expected.extend(ld(5, br#"{"nonce":"n"}"#));
+    expected.extend(ld(7, b"a = 1"));
+    expected.extend(ld(8, b"sha384"));
+    let encoded = individual_request(&request).encode_to_vec();
+    assert_eq!(hex::encode(&encoded), hex::encode(&expected));
+
+    // the whole request: verification_requests = 1 (embedded), policy_ids = 2
+    let whole = AttestationRequest {
+        verification_requests: vec![individual_request(&request)],
+        policy_ids: vec!["default".into()],
+    };
+    let mut expected_whole = ld(1, &expected);
+    expected_whole.extend(ld(2, b"default"));
+    assert_eq!(
+        hex::encode(whole.encode_to_vec()),
+        hex::encode(expected_whole)
+    );
+}
+
+#[test]
+fn raw_runtime_data_and_init_data_digest_use_fields_4_and_6() {
+    let request = VerificationRequest {
+        tee: Tee::Snp,
+        evidence: json!("e"),
+        runtime_data: Some(RuntimeData::Raw(vec![0xfb, 0xff])),
+        runtime_data_hash_algorithm: HashAlgorithm::Sha512,
+        init_data: Some(InitData::Digest(vec![0xff])),
+    };
+    let mut expected = ld(1, b"snp");
+    expected.extend(ld(3, b"ImUi"));
+    expected.extend(ld(4, b"-_8"));
+    expected.extend(ld(6, b"_w"));
+    expected.extend(ld(8, b"sha512"));
+    assert_eq!(
+        hex::encode(individual_request(&request).encode_to_vec()),
+        hex::encode(expected)
+    );
+}
+
+#[test]
+fn evaluate_request_is_encoded_as_upstream_kbs_does() {
+    let bytes = attestation_request(Tee::Sample, &attestation("", None), "n")
+        .unwrap()
+        .encode_to_vec();
+    let decoded = AttestationRequest::decode(bytes.as_slice()).unwrap();
+    assert_eq!(decoded.policy_ids, vec!["default"]);
+    assert_eq!(decoded.verification_requests.len(), 1);
+    let r = &decoded.verification_requests[0];
+    assert_eq!(r.tee, "sample");
+    assert_eq!(r.runtime_data_hash_algorithm, "sha384");
+    assert_eq!(r.init_data, None);
+    // evidence: base64url without padding of the compact JSON text
+    assert!(!r.evidence.contains(['=', '+', '/']), "{}", r.evidence);
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(&r.evidence).unwrap()).unwrap();
+    assert!(!text.contains(' '), "{text}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({"svn": "1", "report_data": "AQID"})
+    );
+    let Some(WireRuntimeData::StructuredRuntimeData(rd)) = &r.runtime_data else {
+        panic!("structured_runtime_data expected: {:?}", r.runtime_data);
+    };
+    assert_eq!(
+        serde_json::from_str::<Value>(rd).unwrap(),
+        json!({
+            "tee-pubkey": {"kty": "EC", "crv": "P-256", "alg": "ECDH-ES+A256KW", "x": "x", "y": "y"},
+            "nonce": "n",
+            "additional-evidence": "",
+        })
+    );
+}
+
+#[test]
+fn se_uses_sha512_and_toml_init_data_travels_as_field_7() {
+    let request =
+        attestation_request(Tee::Se, &attestation("", Some(("toml", "k = 'v'"))), "n").unwrap();
+    let r = &request.verification_requests[0];
+    assert_eq!(r.tee, "se");
+    assert_eq!(r.runtime_data_hash_algorithm, "sha512");
+    assert_eq!(
+        r.init_data,
+        Some(WireInitData::InitDataToml("k = 'v'".into()))
+    );
+    // any other init-data format fails the whole attestation before the AS is called
+    let err =
+        attestation_request(Tee::Se, &attestation("", Some(("json", "{}"))), "n").unwrap_err();
+    assert!(
+        matches!(err, Error::UnsupportedInitDataFormat { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn additional_devices_are_further_requests_bound_to_nonce_and_key_only() {
+    let additional = r#"{"sampledevice":{"svn":"2"}}"#;
+    let request = attestation_request(
+        Tee::Sample,
+        &attestation(additional, Some(("toml", "x = 1"))),
+        "n",
+    )
+    .unwrap();
+    assert_eq!(request.verification_requests.len(), 2);
+    let device = &request.verification_requests[1];
+    assert_eq!(device.tee, "sampledevice");
+    assert_eq!(device.evidence, URL_SAFE_NO_PAD.encode(r#"{"svn":"2"}"#));
+    assert_eq!(device.init_data, None);
+    assert_eq!(device.runtime_data_hash_algorithm, "sha384");
+    let Some(WireRuntimeData::StructuredRuntimeData(rd)) = &device.runtime_data else {
+        panic!("structured_runtime_data expected");
+    };
+    let rd: Value = serde_json::from_str(rd).unwrap();
+    assert_eq!(rd["nonce"], "n");
+    assert!(rd.get("additional-evidence").is_none(), "{rd}");
+    let Some(WireRuntimeData::StructuredRuntimeData(primary)) =
+        &request.verification_requests[0].runtime_data
+    else {
+        panic!("structured_runtime_data expected");
+    };
+    let primary: Value = serde_json::from_str(primary).unwrap();
+    assert_eq!(primary["additional-evidence"], additional);
+}
+
+#[test]
+fn tee_names_are_the_serde_names() {
+    for (tee, name) in [
+        (Tee::AzSnpVtpm, "az-snp-vtpm"),
+        (Tee::AzTdxVtpm, "az-tdx-vtpm"),
+        (Tee::NvidiaDpu, "nvidia-dpu"),
+        (Tee::HygonDcu, "hygondcu"),
+        (Tee::SampleDevice, "sampledevice"),
+        (Tee::Tdx, "tdx"),
+    ] {
+        assert_eq!(tee_wire_name(tee), name);
+    }
+}
+
+#[test]
+fn se_challenge_request_carries_tee_and_params_text() {
+    let bytes =
+        se_challenge_request(&json!({"supported-hash-algorithms": ["sha512"]})).encode_to_vec();
+    let decoded = ChallengeRequest::decode(bytes.as_slice()).unwrap();
+    assert_eq!(decoded.inner.len(), 2);
+    assert_eq!(decoded.inner["tee"], "se");
+    assert_eq!(
+        decoded.inner["tee_params"],
+        r#"{"supported-hash-algorithms":["sha512"]}"#
+    );
+    // one map entry as the spec encodes it: field 1, entry = {key = 1, value = 2}
+    let single = ChallengeRequest {
+        inner: HashMap::from([("tee".to_owned(), "se".to_owned())]),
+    };
+    let mut entry = ld(1, b"tee");
+    entry.extend(ld(2, b"se"));
+    assert_eq!(single.encode_to_vec(), ld(1, &entry));
+}
+
+#[test]
+fn reference_value_messages_use_field_1() {
+    let register = ReferenceValueRegisterRequest {
+        message: "{}".into(),
+    };
+    assert_eq!(register.encode_to_vec(), ld(1, b"{}"));
+    let query = ReferenceValueQueryRequest {
+        reference_value_id: "svn".into(),
+    };
+    assert_eq!(query.encode_to_vec(), ld(1, b"svn"));
+    let set = SetPolicyRequest {
+        policy_id: "p".into(),
+        policy: "cA".into(),
+    };
+    let mut expected = ld(1, b"p");
+    expected.extend(ld(2, b"cA"));
+    assert_eq!(set.encode_to_vec(), expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings and error mapping
+
+#[test]
+fn settings_defaults_scheme_and_limits() {
+    let d = GrpcSettings::default();
+    assert_eq!(d.as_addr, "http://127.0.0.1:50004");
+    assert_eq!(d.pool_size, 100);
+    assert_eq!(d.request_timeout, Duration::from_secs(300));
+    let bare = GrpcSettings {
+        as_addr: "127.0.0.1:50004".into(),
+        ..GrpcSettings::default()
+    };
+    assert_eq!(bare.uri(), "http://127.0.0.1:50004");
+    assert!(bare.endpoint().is_ok());
+    for (addr, pool, needle) in [
+        ("https://as:50004", 1, "TLS"),
+        ("ftp://as:1", 1, "scheme"),
+        ("http://", 1, "as_addr"),
+        ("http://as:50004", 0, "pool_size"),
+        ("http://as:50004", MAX_POOL_SIZE + 1, "pool_size"),
+    ] {
+        let settings = GrpcSettings {
+            as_addr: addr.into(),
+            pool_size: pool,
+            ..GrpcSettings::default()
+        };
+        let err = settings.endpoint().unwrap_err();
+        assert!(err.to_string().contains(needle), "{addr}: {err}");
+        assert_eq!(err.kind(), ErrorKind::Internal);
+    }
+}
+
+#[test]
+fn remote_statuses_map_by_operation() {
+    use RemoteOperation as Op;
+    for (op, code, kind) in [
+        (Op::AttestationEvaluate, Code::Aborted, ErrorKind::Refused),
+        (
+            Op::GetAttestationChallenge,
+            Code::Aborted,
+            ErrorKind::Refused,
+        ),
+        (
+            Op::SetAttestationPolicy,
+            Code::Aborted,
+            ErrorKind::BadRequest,
+        ),
+        (
+            Op::RegisterReferenceValue,
+            Code::Aborted,
+            ErrorKind::BadRequest,
+        ),
+        (Op::QueryReferenceValue, Code::Aborted, ErrorKind::Internal),
+        (
+            Op::AttestationEvaluate,
+            Code::Unimplemented,
+            ErrorKind::Internal,
+        ),
+        (
+            Op::AttestationEvaluate,
+            Code::Unavailable,
+            ErrorKind::Unavailable,
+        ),
+        (
+            Op::SetAttestationPolicy,
+            Code::DeadlineExceeded,
+            ErrorKind::Unavailable,
+        ),
+    ] {
+        assert_eq!(remote_error_kind(op, code), kind, "{op} {code:?}");
+    }
+}
+
+#[test]
+fn transport_failures_are_told_from_answers_of_the_as() {
+    assert!(is_transport_failure(&Status::unavailable("x")));
+    assert!(is_transport_failure(&Status::deadline_exceeded("x")));
+    assert!(!is_transport_failure(&Status::aborted("x")));
+    assert!(!is_transport_failure(&Status::internal("x")));
+    // a locally made status carries its cause
+    let local = Status::from_error(Box::new(std::io::Error::other("connection reset")));
+    assert_eq!(local.code(), Code::Unknown);
+    assert!(is_transport_failure(&local));
+    assert!(transport_reason(&local).contains("connection reset"));
+    assert_eq!(
+        truncate(&"é".repeat(5000)).chars().count(),
+        MAX_MESSAGE_CHARS + 1
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against an in-process fake AS
+
+/// What the fake AS saw and how it answers.
+#[derive(Default)]
+struct FakeState {
+    evaluations: Mutex<Vec<AttestationRequest>>,
+    policies: Mutex<Vec<SetPolicyRequest>>,
+    challenges: Mutex<Vec<ChallengeRequest>>,
+    values: Mutex<HashMap<String, String>>,
+    refuse: AtomicBool,
+    delay: Mutex<Duration>,
+}
+
+/// A fake `grpc-as`: issues ES256 tokens (key in the header `jwk`) carrying the TEE key from
+/// the structured runtime data, where an EAR token has it.
+#[derive(Clone)]
+struct FakeAs {
+    state: Arc<FakeState>,
+    signer: Arc<jose::SigningKey>,
+}
+
+impl FakeAs {
+    fn new() -> Self {
+        Self {
+            state: Arc::default(),
+            signer: Arc::new(jose::SigningKey::generate_es256().unwrap()),
+        }
+    }
+
+    fn token(&self, request: &AttestationRequest) -> Result<String, Status> {
+        let first = request
+            .verification_requests
+            .first()
+            .ok_or_else(|| Status::aborted("No verification requests provided."))?;
+        let Some(WireRuntimeData::StructuredRuntimeData(rd)) = &first.runtime_data else {
+            return Err(Status::aborted("structured runtime data expected"));
+        };
+        let rd: Value = serde_json::from_str(rd).map_err(|e| Status::aborted(e.to_string()))?;
+        let claims = json!({
+            "exp": time::OffsetDateTime::now_utc().unix_timestamp() + 300,
+            "submods": {"cpu0": {"ear.status": "affirming", "ear.veraison.annotated-evidence": {
+                "runtime_data_claims": rd,
+            }}},
+        });
+        let extras = jose::jwt::HeaderExtras {
+            kid: None,
+            jwk: Some(self.signer.public_jwk().unwrap()),
+        };
+        Ok(jose::jwt::sign(&self.signer, &extras, &claims).unwrap())
+    }
+}
+
+#[async_trait]
+impl AttestationService for FakeAs {
+    async fn attestation_evaluate(
+        &self,
+        request: tonic::Request<AttestationRequest>,
+    ) -> Result<tonic::Response<AttestationResponse>, Status> {
+        let delay = *self.state.delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
+        let request = request.into_inner();
+        self.state.evaluations.lock().unwrap().push(request.clone());
+        if self.state.refuse.load(Ordering::SeqCst) {
+            return Err(Status::aborted(
+                "Attestation evaluation failed: \n0: sample evidence report data mismatch",
+            ));
+        }
+        Ok(tonic::Response::new(AttestationResponse {
+            attestation_token: self.token(&request)?,
+        }))
+    }
+
+    async fn set_attestation_policy(
+        &self,
+        request: tonic::Request<SetPolicyRequest>,
+    ) -> Result<tonic::Response<SetPolicyResponse>, Status> {
+        let request = request.into_inner();
+        if URL_SAFE_NO_PAD.decode(&request.policy).is_err() {
+            return Err(Status::aborted(
+                "Set Attestation Policy Failed: not base64url",
+            ));
+        }
+        self.state.policies.lock().unwrap().push(request);
+        Ok(tonic::Response::new(SetPolicyResponse {}))
+    }
+
+    async fn get_attestation_challenge(
+        &self,
+        request: tonic::Request<ChallengeRequest>,
+    ) -> Result<tonic::Response<ChallengeResponse>, Status> {
+        self.state
+            .challenges
+            .lock()
+            .unwrap()
+            .push(request.into_inner());
+        Ok(tonic::Response::new(ChallengeResponse {
+            attestation_challenge: r#"{"se":"challenge"}"#.into(),
+        }))
+    }
+}
+
+#[async_trait]
+impl ReferenceValueProviderService for FakeAs {
+    async fn query_reference_value(
+        &self,
+        request: tonic::Request<ReferenceValueQueryRequest>,
+    ) -> Result<tonic::Response<ReferenceValueQueryResponse>, Status> {
+        let id = request.into_inner().reference_value_id;
+        Ok(tonic::Response::new(ReferenceValueQueryResponse {
+            reference_value_results: self.state.values.lock().unwrap().get(&id).cloned(),
+        }))
+    }
+
+    async fn register_reference_value(
+        &self,
+        request: tonic::Request<ReferenceValueRegisterRequest>,
+    ) -> Result<tonic::Response<ReferenceValueRegisterResponse>, Status> {
+        let message: Value = serde_json::from_str(&request.into_inner().message)
+            .map_err(|_| Status::aborted("message is not JSON"))?;
+        let payload = STANDARD
+            .decode(message["payload"].as_str().unwrap_or_default())
+            .map_err(|_| Status::aborted("payload is not base64"))?;
+        let values: serde_json::Map<String, Value> =
+            serde_json::from_slice(&payload).map_err(|_| Status::aborted("bad payload"))?;
+        let mut stored = self.state.values.lock().unwrap();
+        for (name, value) in values {
+            stored.insert(name, value.to_string());
+        }
+        Ok(tonic::Response::new(ReferenceValueRegisterResponse {}))
+    }
+}
+
+/// A fake AS serving on a loopback port until stopped.
+struct Running {
+    addr: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn start(fake: &FakeAs, addr: SocketAddr) -> Self {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let fake = fake.clone();
+        let task = tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(AttestationServiceServer::new(fake.clone()))
+                .add_service(ReferenceValueProviderServiceServer::new(fake))
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener),
+                    async {
+                        let _ = stop.await;
+                    },
+                )
+                .await
+                .unwrap();
+        });
+        Self {
+            addr,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Stops accepting and closes every connection (GOAWAY), as a stopped `grpc-as` does.
+    async fn stop(self) {
+        let _ = self.shutdown.send(());
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("fake AS did not stop")
+            .unwrap();
+    }
+}
+
+/// A loopback address nothing listens on.
+async fn dead_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+fn backend(addr: SocketAddr, pool_size: usize, timeout: Duration) -> GrpcBackend {
+    GrpcBackend::new(&GrpcSettings {
+        as_addr: format!("http://{addr}"),
+        pool_size,
+        request_timeout: timeout,
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn every_call_reaches_the_fake_as_as_specified() {
+    let fake = FakeAs::new();
+    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let backend = backend(server.addr, 3, Duration::from_secs(30));
+    let attestation = attestation("", Some(("toml", "a = 1")));
+
+    let token = backend
+        .verify(Tee::Sample, &attestation, "n")
+        .await
+        .unwrap();
+    assert_eq!(token.split('.').count(), 3);
+    let sent = fake.state.evaluations.lock().unwrap().clone();
+    assert_eq!(
+        sent,
+        vec![attestation_request(Tee::Sample, &attestation, "n").unwrap()]
+    );
+
+    // the admin body's policy goes through unchanged
+    backend
+        .set_policy("default_cpu", "cGFja2FnZSBwb2xpY3k")
+        .await
+        .unwrap();
+    let policies = fake.state.policies.lock().unwrap().clone();
+    assert_eq!(policies[0].policy_id, "default_cpu");
+    assert_eq!(policies[0].policy, "cGFja2FnZSBwb2xpY3k");
+
+    let message = json!({"version": "0.1.0", "type": "sample",
+        "payload": STANDARD.encode(r#"{"svn":["1"]}"#)});
+    backend
+        .register_reference_value(&message.to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        backend.query_reference_value("svn").await.unwrap(),
+        Some(json!(["1"]))
+    );
+    // absent field = unknown id
+    assert_eq!(backend.query_reference_value("nope").await.unwrap(), None);
+
+    // challenges: local for every TEE but SE, whose nonce comes from the AS
+    let c = backend
+        .generate_challenge(Tee::Sample, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(c.nonce.len(), 44);
+    assert_eq!(c.extra_params, json!(""));
+    assert!(fake.state.challenges.lock().unwrap().is_empty());
+    let offered = json!({"supported-hash-algorithms": ["sha512"]});
+    let c = backend.generate_challenge(Tee::Se, &offered).await.unwrap();
+    assert_eq!(c.nonce, r#"{"se":"challenge"}"#);
+    assert_eq!(c.extra_params, json!({"selected-hash-algorithm": "sha512"}));
+    let challenges = fake.state.challenges.lock().unwrap().clone();
+    assert_eq!(challenges, vec![se_challenge_request(&offered)]);
+
+    // the AS has no way to read, list or delete policies
+    for err in [
+        backend.get_policy("default_cpu").await.unwrap_err(),
+        backend.list_policies().await.map(drop).unwrap_err(),
+        backend.delete_policy("default_cpu").await.unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn refusals_of_the_as_are_not_unavailability() {
+    let fake = FakeAs::new();
+    fake.state.refuse.store(true, Ordering::SeqCst);
+    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let backend = backend(server.addr, 1, Duration::from_secs(30));
+    let err = backend
+        .verify(Tee::Sample, &attestation("", None), "n")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Remote { code: Code::Aborted, operation: RemoteOperation::AttestationEvaluate, message, .. } if message.contains("report data mismatch")),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Refused);
+    let err = backend.set_policy("p", "not base64url!").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadRequest, "{err}");
+    assert!(
+        err.to_string().contains("Set Attestation Policy Failed"),
+        "{err}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn as_down_is_unavailable_and_service_resumes_when_it_returns() {
+    let addr = dead_addr().await;
+    let backend = backend(addr, 2, Duration::from_secs(30));
+    for _ in 0..3 {
+        let err = backend
+            .verify(Tee::Sample, &attestation("", None), "n")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("attestation service at http://{addr}")),
+            "{text}"
+        );
+        assert!(text.contains("unavailable"), "{text}");
+    }
+    let err = backend.query_reference_value("svn").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+
+    // the AS comes up on the same port: the same backend (both channels) works again
+    let fake = FakeAs::new();
+    let server = Running::start(&fake, addr).await;
+    for _ in 0..4 {
+        backend
+            .verify(Tee::Sample, &attestation("", None), "n")
+            .await
+            .unwrap();
+    }
+
+    // it goes away after connections were made, and comes back once more
+    server.stop().await;
+    let err = backend
+        .verify(Tee::Sample, &attestation("", None), "n")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+    let server = Running::start(&fake, addr).await;
+    backend
+        .verify(Tee::Sample, &attestation("", None), "n")
+        .await
+        .unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_as_that_does_not_answer_in_time_is_unavailable() {
+    let fake = FakeAs::new();
+    *fake.state.delay.lock().unwrap() = Duration::from_secs(20);
+    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let backend = backend(server.addr, 1, Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let err = backend
+        .verify(Tee::Sample, &attestation("", None), "n")
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+    assert!(err.to_string().contains("unavailable"), "{err}");
+    server.task.abort();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole KBS router over the gRPC backend
+
+async fn kbs_for(addr: SocketAddr) -> crate::app::AppState {
+    let text = format!(
+        r#"
+[http_server]
+insecure_http = true
+[attestation_token]
+insecure_header_jwk = true
+[attestation_service]
+type = "coco_as_grpc"
+as_addr = "http://{addr}"
+pool_size = 2
+[admin]
+authorization_mode = "InsecureAllowAll"
+[[plugins]]
+name = "resource"
+storage_backend_type = "kvstorage"
+"#
+    );
+    let config = crate::config::KbsConfig::from_toml(&text).unwrap();
+    Arc::new(crate::app::Kbs::from_config(&config).await.unwrap())
+}
+
+async fn send(
+    state: &crate::app::AppState,
+    method: &str,
+    uri: &str,
+    cookie: Option<&str>,
+    body: String,
+) -> (StatusCode, Value, axum::http::HeaderMap) {
+    let mut builder = Request::builder().method(method).uri(uri);
+    if let Some(cookie) = cookie {
+        builder = builder.header(header::COOKIE, cookie);
+    }
+    let response = crate::http::router(state.clone())
+        .oneshot(builder.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, json, headers)
+}
+
+/// `/auth` then `/attest` with sample evidence; returns the `/attest` answer and the cookie.
+async fn auth_attest(
+    state: &crate::app::AppState,
+    key: &jose::TeeKeyPair,
+) -> ((StatusCode, Value, axum::http::HeaderMap), String) {
+    let auth = json!({"version": "0.4.0", "tee": "sample", "extra-params": ""}).to_string();
+    let (status, challenge, headers) = send(state, "POST", "/kbs/v0/auth", None, auth).await;
+    assert_eq!(status, StatusCode::OK, "{challenge}");
+    let cookie = headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let nonce = challenge["nonce"].as_str().unwrap();
+    let attestation = json!({
+        "runtime-data": {"nonce": nonce, "tee-pubkey": key.public_key().unwrap()},
+        "tee-evidence": {"primary_evidence": {"svn": "1"}, "additional_evidence": ""},
+    });
+    let answer = send(
+        state,
+        "POST",
+        "/kbs/v0/attest",
+        Some(&cookie),
+        attestation.to_string(),
+    )
+    .await;
+    (answer, cookie)
+}
+
+async fn get_secret(state: &crate::app::AppState, cookie: &str) -> (StatusCode, Value) {
+    let (status, body, _) = send(
+        state,
+        "GET",
+        "/kbs/v0/resource/default/test/secret",
+        Some(cookie),
+        String::new(),
+    )
+    .await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn kbs_starts_with_the_as_down_answers_503_and_recovers_without_restart() {
+    let addr = dead_addr().await;
+    let state = kbs_for(addr).await;
+    let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
+
+    // the resource store is local: it works while the AS is down
+    let allow = URL_SAFE_NO_PAD.encode("package policy\ndefault allow := true\n");
+    let (status, _, _) = send(
+        &state,
+        "POST",
+        "/kbs/v0/resource-policy",
+        None,
+        json!({ "policy": allow }).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = send(
+        &state,
+        "POST",
+        "/kbs/v0/resource/default/test/secret",
+        None,
+        "s3cret".into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // /auth needs no AS for the sample TEE; /attest answers 503 naming the AS
+    let ((status, problem, headers), cookie) = auth_attest(&state, &key).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://github.com/confidential-containers/kbs/errors/AttestationServiceUnavailable"
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!(
+            "attestation service at http://{addr} is unavailable"
+        )),
+        "{detail}"
+    );
+    assert_eq!(headers[header::RETRY_AFTER], "5");
+    // the failed session released nothing
+    let (status, _) = get_secret(&state, &cookie).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // the admin endpoints forwarded to the AS answer the same way
+    let policy = json!({"policy_id": "default_cpu", "policy": allow}).to_string();
+    let (status, problem, _) = send(
+        &state,
+        "POST",
+        "/kbs/v0/attestation-policy",
+        None,
+        policy.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    let (status, problem, _) = send(
+        &state,
+        "GET",
+        "/kbs/v0/reference-value/svn",
+        None,
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://github.com/confidential-containers/kbs/errors/AttestationServiceUnavailable"
+    );
+
+    // the AS starts on its address: the same KBS serves again; the client re-runs /auth
+    let fake = FakeAs::new();
+    let server = Running::start(&fake, addr).await;
+    let ((status, body, _), cookie) = auth_attest(&state, &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, jwe) = get_secret(&state, &cookie).await;
+    assert_eq!(status, StatusCode::OK, "{jwe}");
+    let jwe: kbs_types::Response = serde_json::from_value(jwe).unwrap();
+    assert_eq!(&key.decrypt(&jwe).unwrap()[..], b"s3cret");
+    let (status, _, _) = send(&state, "POST", "/kbs/v0/attestation-policy", None, policy).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fake.state.policies.lock().unwrap().len(), 1);
+
+    // a refused evaluation is a 401 AttestationError, as with the builtin AS
+    fake.state.refuse.store(true, Ordering::SeqCst);
+    let ((status, problem, _), _) = auth_attest(&state, &key).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://github.com/confidential-containers/kbs/errors/AttestationError"
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("report data mismatch"),
+        "{problem}"
+    );
+
+    // the AS goes away again: 503, and the attested session keeps its secret access
+    fake.state.refuse.store(false, Ordering::SeqCst);
+    server.stop().await;
+    let ((status, _, _), _) = auth_attest(&state, &key).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, _) = get_secret(&state, &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn policy_reads_are_501_with_the_grpc_backend() {
+    let fake = FakeAs::new();
+    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let state = kbs_for(server.addr).await;
+    for (method, uri) in [
+        ("GET", "/kbs/v0/attestation-policy"),
+        ("GET", "/kbs/v0/attestation-policy/default_cpu"),
+        ("DELETE", "/kbs/v0/attestation-policy/default_cpu"),
+    ] {
+        let (status, problem, _) = send(&state, method, uri, None, String::new()).await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_IMPLEMENTED,
+            "{method} {uri}: {problem}"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains("coco_as_grpc"),
+            "{problem}"
+        );
+    }
+    server.stop().await;
+}
