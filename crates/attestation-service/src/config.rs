@@ -48,10 +48,10 @@ pub enum RvpsConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         extractors: Option<Map<String, Value>>,
     },
-    /// A separate RVPS reached over gRPC. Parsed so existing files load; the service refuses it
-    /// at start-up until the gRPC client exists.
+    /// A separate RVPS (`rvps`, or a `grpc-as`) reached over gRPC with [`rvps::RemoteRvps`];
+    /// it must answer when the AS starts.
     GrpcRemote {
-        /// `host:port` or a URL.
+        /// `host:port` (`http://` is prepended) or a URL.
         address: String,
     },
 }

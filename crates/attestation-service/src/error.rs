@@ -9,13 +9,15 @@ use kbs_types::Tee;
 #[non_exhaustive]
 pub enum Error {
     // ---- configuration and start-up
-    /// `rvps_config.type = "GrpcRemote"` is parsed but not served yet.
-    #[error(
-        "a remote rvps (`GrpcRemote` at {address}) is not supported yet; use the `BuiltIn` rvps"
-    )]
-    RemoteRvpsUnsupported {
+    /// `rvps_config = {"type": "GrpcRemote"}` names an address that is unusable or where no
+    /// RVPS answers at start-up.
+    #[error("cannot use the remote rvps (`GrpcRemote` at {address})")]
+    RemoteRvps {
         /// The configured address.
         address: String,
+        /// Why (invalid address, unreachable).
+        #[source]
+        source: rvps::Error,
     },
 
     /// `attestation_token_broker.duration_min` is zero, which would issue expired tokens.

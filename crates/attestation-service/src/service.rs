@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jose::{Jwk, JwkSet, VerifyingKey};
 use kbs_types::Tee;
 use policy::{PolicyStore, RuleValue};
-use rvps::{BuiltinRvps, ReferenceValueProvider};
+use rvps::{BuiltinRvps, ReferenceValueProvider, RemoteRvps};
 use serde_json::Value;
 use storage::StorageProvider;
 use time::OffsetDateTime;
@@ -93,18 +93,21 @@ impl AttestationService {
         check_broker(&broker)?;
         let collateral_context = collateral_context(collateral_cache_dir.as_deref())?;
 
-        let rvps_storage_type = match rvps_config {
+        let rvps: Arc<dyn ReferenceValueProvider> = match rvps_config {
             RvpsConfig::BuiltIn {
                 storage_type: rvps_storage_type,
                 ..
-            } => rvps_storage_type.or(storage_type),
-            RvpsConfig::GrpcRemote { address } => {
-                return Err(Error::RemoteRvpsUnsupported { address });
-            }
+            } => Arc::new(BuiltinRvps::new(storage.namespace(
+                REFERENCE_VALUE_NAMESPACE,
+                rvps_storage_type.or(storage_type),
+            )?)),
+            // Connected now, as upstream: a missing RVPS fails start-up rather than every
+            // later evaluation. Afterwards the channel reconnects by itself.
+            RvpsConfig::GrpcRemote { address } => match RemoteRvps::connect(&address).await {
+                Ok(remote) => Arc::new(remote),
+                Err(source) => return Err(Error::RemoteRvps { address, source }),
+            },
         };
-        let rvps: Arc<dyn ReferenceValueProvider> = Arc::new(BuiltinRvps::new(
-            storage.namespace(REFERENCE_VALUE_NAMESPACE, rvps_storage_type)?,
-        ));
 
         let policies = PolicyStore::new(
             storage.namespace(POLICY_NAMESPACE, storage_type)?,

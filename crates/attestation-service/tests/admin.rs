@@ -229,17 +229,32 @@ async fn rvps_storage_type_overrides_the_as_storage_type() {
 }
 
 #[tokio::test]
-async fn remote_rvps_is_refused_at_start_up() {
+async fn remote_rvps_that_does_not_answer_is_refused_at_start_up() {
+    // Bind then drop, so nothing listens on the port.
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
     let storage = StorageProvider::new(&StorageConfig::default()).unwrap();
     let config = AsConfig {
         rvps_config: RvpsConfig::GrpcRemote {
-            address: "127.0.0.1:50003".into(),
+            address: address.clone(),
         },
         ..AsConfig::default()
     };
     let err = AttestationService::new(config, &storage).await.unwrap_err();
-    assert!(matches!(err, Error::RemoteRvpsUnsupported { .. }), "{err}");
-    assert!(err.to_string().contains("not supported yet"), "{err}");
+    assert!(
+        matches!(
+            &err,
+            Error::RemoteRvps {
+                source: rvps::Error::Unreachable { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&address), "{err}");
 }
 
 #[tokio::test]
