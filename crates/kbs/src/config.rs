@@ -841,6 +841,17 @@ storage_backend_type = "kvstorage"
     }
 
     #[test]
+    fn shipped_grpc_as_example_config_loads() {
+        let c = load(include_str!("../../../config/kbs-grpc-as.toml")).unwrap();
+        let AttestationServiceConfig::Grpc(g) = &c.attestation_service else {
+            panic!("grpc expected");
+        };
+        assert_eq!(g.as_addr, "http://127.0.0.1:50004");
+        assert_eq!(g.pool_size, 100);
+        assert_eq!(c.attestation_token.trusted_certs_paths.len(), 1);
+    }
+
+    #[test]
     fn unusable_grpc_as_settings_are_refused_by_key() {
         for (section, key) in [
             ("as_addr = \"https://as:50004\"", "as_addr"),
