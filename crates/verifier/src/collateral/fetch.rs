@@ -172,6 +172,38 @@ impl BodyCheck {
     };
 }
 
+/// Turns a successful response into the entry to cache, for collateral whose response headers
+/// matter (Intel PCS sends issuer chains in headers): `build` gets the body and the headers and
+/// returns the entry, or `None` when the response is not what was asked for (it is then not
+/// cached, as with [`BodyCheck`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseShape {
+    /// What the response should be, for the error message (`a TCB info with its issuer chain`).
+    pub expected: &'static str,
+    /// Builds the entry to cache from the body and the headers.
+    pub build: fn(&[u8], &HeaderMap) -> Option<Vec<u8>>,
+}
+
+/// Whether a cached entry is still current. A stale entry is downloaded again (and replaced)
+/// as if it were missing; e.g. Intel collateral is current until its `nextUpdate`.
+pub type Freshness = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
+/// How a download becomes a cache entry, and whether a cached one may be used.
+#[derive(Clone)]
+enum Shape {
+    Body(BodyCheck),
+    Response(ResponseShape, Freshness),
+}
+
+impl Shape {
+    fn is_fresh(&self, entry: &[u8]) -> bool {
+        match self {
+            Self::Body(_) => true,
+            Self::Response(_, fresh) => fresh(entry),
+        }
+    }
+}
+
 /// Fetches collateral through a cache, coalescing concurrent misses (module docs).
 ///
 /// Cheap to clone; clones share the HTTP client, the cache and the downloads in flight.
@@ -252,13 +284,38 @@ impl Fetcher {
         url: &str,
         check: BodyCheck,
     ) -> Result<Arc<[u8]>, FetchError> {
-        if let Some(value) = self.inner.cache.get(key).await? {
+        self.fetch_shaped(key, url, Shape::Body(check)).await
+    }
+
+    /// Like [`Fetcher::fetch_checked`], but the entry cached is what `shape` builds from the
+    /// body and the response headers, and a cached entry `fresh` rejects is downloaded again
+    /// (concurrent callers still share one download). Callers sharing a key should pass the
+    /// same shape.
+    pub async fn fetch_response(
+        &self,
+        key: &CacheKey,
+        url: &str,
+        shape: ResponseShape,
+        fresh: Freshness,
+    ) -> Result<Arc<[u8]>, FetchError> {
+        self.fetch_shaped(key, url, Shape::Response(shape, fresh))
+            .await
+    }
+
+    async fn fetch_shaped(
+        &self,
+        key: &CacheKey,
+        url: &str,
+        shape: Shape,
+    ) -> Result<Arc<[u8]>, FetchError> {
+        let cached = self.inner.cache.get(key).await?;
+        if let Some(value) = cached.filter(|value| shape.is_fresh(value)) {
             return Ok(value);
         }
         if let Some(err) = self.inner.remembered_not_found(key) {
             return Err(err);
         }
-        let mut outcome = self.join_or_start(key, url, check)?;
+        let mut outcome = self.join_or_start(key, url, shape)?;
         let result = match outcome.wait_for(Option::is_some).await {
             Ok(done) => done.clone(),
             Err(_) => None,
@@ -271,7 +328,7 @@ impl Fetcher {
         &self,
         key: &CacheKey,
         url: &str,
-        check: BodyCheck,
+        shape: Shape,
     ) -> Result<watch::Receiver<Outcome>, FetchError> {
         let mut in_flight = self.inner.in_flight();
         if let Some(outcome) = in_flight.get(key) {
@@ -292,7 +349,7 @@ impl Fetcher {
         tokio::spawn(async move {
             let result = guard
                 .inner
-                .download_into_cache(&guard.key, parsed, check)
+                .download_into_cache(&guard.key, parsed, shape)
                 .await;
             // Leave the map before publishing: a caller arriving afterwards finds the entry
             // in the cache (on success) or starts a fresh attempt (on failure).
@@ -359,15 +416,16 @@ impl Inner {
         &self,
         key: &CacheKey,
         url: reqwest::Url,
-        check: BodyCheck,
+        shape: Shape,
     ) -> Result<Arc<[u8]>, FetchError> {
         // A download for this key may have finished between our caller's miss and the start
         // of this one.
-        if let Some(value) = self.cache.get(key).await? {
+        let cached = self.cache.get(key).await?;
+        if let Some(value) = cached.filter(|value| shape.is_fresh(value)) {
             return Ok(value);
         }
         let url_text = url.to_string();
-        let body: Arc<[u8]> = {
+        let (body, headers) = {
             // The semaphore is never closed, so acquiring only waits; the permit is released
             // when the download ends, whatever its outcome.
             let _slot = self
@@ -378,24 +436,33 @@ impl Inner {
                     url: url_text.clone(),
                 })?;
             match self.download(url).await {
-                Ok(body) => body.into(),
+                Ok(response) => response,
                 Err(err) => {
                     self.remember_not_found(key, &err);
                     return Err(err);
                 }
             }
         };
-        if !(check.accepts)(&body) {
+        let entry: Option<Arc<[u8]>> = match &shape {
+            Shape::Body(check) => (check.accepts)(&body).then(|| body.into()),
+            Shape::Response(response, _) => (response.build)(&body, &headers).map(Into::into),
+        };
+        let Some(entry) = entry else {
+            let expected = match &shape {
+                Shape::Body(check) => check.expected,
+                Shape::Response(response, _) => response.expected,
+            };
             return Err(FetchError::Unexpected {
                 url: url_text,
-                expected: check.expected,
+                expected,
             });
-        }
-        self.cache.put(key, body.clone()).await?;
-        Ok(body)
+        };
+        self.cache.put(key, entry.clone()).await?;
+        Ok(entry)
     }
 
-    async fn download(&self, url: reqwest::Url) -> Result<Vec<u8>, FetchError> {
+    /// Downloads `url`: the body and the response headers.
+    async fn download(&self, url: reqwest::Url) -> Result<(Vec<u8>, HeaderMap), FetchError> {
         let policy = &self.policy;
         let url_text = url.to_string();
         let mut backoff = policy.initial_backoff;
@@ -453,6 +520,7 @@ impl Inner {
             {
                 return Err(too_large());
             }
+            let headers = response.headers().clone();
             let mut body = Vec::new();
             while let Some(chunk) = response
                 .chunk()
@@ -464,7 +532,7 @@ impl Inner {
                 }
                 body.extend_from_slice(&chunk);
             }
-            return Ok(body);
+            return Ok((body, headers));
         }
     }
 }

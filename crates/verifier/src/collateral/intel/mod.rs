@@ -8,6 +8,9 @@
 //! never re-serialised (see [`bundle`]).
 
 pub mod bundle;
+pub mod config;
+pub mod offline;
+pub mod pcs;
 
 use std::fmt;
 use std::io::{self, Read};
@@ -19,6 +22,7 @@ use async_trait::async_trait;
 use crate::collateral::CollateralError;
 
 pub use bundle::load_bundle;
+pub use config::DcapVerifierConfig;
 
 /// Which TCB info / QE identity family is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -170,6 +174,78 @@ pub trait DcapCollateralSource: Send + Sync {
         &self,
         request: &CollateralRequest,
     ) -> Result<Arc<DcapCollateral>, CollateralError>;
+}
+
+/// Sources tried in order: the first that provides the collateral answers, a failing one falls
+/// through to the next. When all fail, collateral an HTTP service provided earlier is used even
+/// past its `nextUpdate` (the verifier reports the expiry as a claim instead of failing the
+/// attestation because Intel PCS is unreachable).
+#[derive(Default)]
+pub struct SourceList {
+    sources: Vec<(String, Arc<dyn DcapCollateralSource>)>,
+    pcs: Vec<Arc<pcs::PcsSource>>,
+}
+
+impl SourceList {
+    /// An empty list (it answers nothing).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends `source`, named `name` in errors.
+    pub fn with(mut self, name: impl Into<String>, source: Arc<dyn DcapCollateralSource>) -> Self {
+        self.sources.push((name.into(), source));
+        self
+    }
+
+    /// Appends an HTTP source, whose cache is also the last resort.
+    pub fn with_pcs(mut self, name: impl Into<String>, source: Arc<pcs::PcsSource>) -> Self {
+        self.pcs.push(source.clone());
+        self.with(name, source)
+    }
+}
+
+impl fmt::Debug for SourceList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.sources.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("SourceList")
+            .field("sources", &names)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl DcapCollateralSource for SourceList {
+    async fn collateral(
+        &self,
+        request: &CollateralRequest,
+    ) -> Result<Arc<DcapCollateral>, CollateralError> {
+        let mut errors = Vec::with_capacity(self.sources.len());
+        for (name, source) in &self.sources {
+            match source.collateral(request).await {
+                Ok(collateral) => return Ok(collateral),
+                Err(err) => errors.push((name, err)),
+            }
+        }
+        for pcs in &self.pcs {
+            if let Some(collateral) = pcs.cached_even_if_stale(request).await {
+                return Ok(collateral);
+            }
+        }
+        if errors.len() == 1 {
+            if let Some((_, err)) = errors.pop() {
+                return Err(err);
+            }
+        }
+        Err(IntelCollateralError::AllSourcesFailed {
+            request: *request,
+            failures: errors
+                .into_iter()
+                .map(|(name, err)| format!("{name}: {err}"))
+                .collect(),
+        }
+        .into())
+    }
 }
 
 /// Which TCB info and QE identity PCS serves (`update=early|standard`): early ones enforce a
