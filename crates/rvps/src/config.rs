@@ -134,6 +134,17 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_config_parses() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/rvps.json"));
+        let config = ServiceConfig::from_file(path).unwrap();
+        assert_eq!(config.storage.storage_type, StorageType::LocalFs);
+        assert_eq!(
+            config.storage.backends.local_fs.dir_path,
+            PathBuf::from(storage::DEFAULT_LOCAL_FS_DIR)
+        );
+    }
+
+    #[test]
     fn parses_toml_by_extension() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(
