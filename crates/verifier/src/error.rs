@@ -76,6 +76,10 @@ pub enum Error {
     #[error(transparent)]
     Cca(#[from] crate::cca::CcaError),
 
+    /// TPM evidence failed a check (the variant names which).
+    #[error(transparent)]
+    Tpm(#[from] crate::tpm::TpmError),
+
     /// NVIDIA GPU evidence failed a check (the variant names which).
     #[error(transparent)]
     Nvidia(#[from] crate::nvidia::NvidiaError),

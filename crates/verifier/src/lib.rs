@@ -38,6 +38,7 @@ pub mod nvidia;
 mod registry;
 pub mod sample;
 pub mod snp;
+pub mod tpm;
 #[cfg(test)]
 mod test_support;
 pub mod vtpm;

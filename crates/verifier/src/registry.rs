@@ -10,6 +10,7 @@ use crate::csv::Csv;
 use crate::nvidia::Nvidia;
 use crate::sample::{Sample, SampleDevice};
 use crate::snp::Snp;
+use crate::tpm::Tpm;
 use crate::{Error, Verifier, VerifierConfig, VerifierContext};
 
 /// Creates the verifier for `tee`, configured from `config`.
@@ -26,14 +27,14 @@ pub fn verifier_for(tee: Tee, config: &VerifierConfig) -> Result<Arc<dyn Verifie
         Tee::Snp => Ok(Arc::new(Snp::from_config(config.snp_verifier.as_ref())?)),
         Tee::AzSnpVtpm => Ok(Arc::new(AzSnpVtpm::default())),
         Tee::Cca => Ok(Arc::new(Cca::from_config(config.cca_verifier.as_ref())?)),
+        Tee::Tpm => Ok(Arc::new(Tpm)),
         Tee::Nvidia => Ok(Arc::new(Nvidia::default())),
         Tee::AzTdxVtpm
         | Tee::Sgx
         | Tee::Tdx
         | Tee::Se
         | Tee::HygonDcu
-        | Tee::NvidiaDpu
-        | Tee::Tpm => Err(Error::Unsupported { tee }),
+        | Tee::NvidiaDpu => Err(Error::Unsupported { tee }),
     }
 }
 

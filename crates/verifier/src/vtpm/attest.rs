@@ -75,6 +75,12 @@ impl QuoteAttest {
     pub fn parse(bytes: &[u8]) -> Result<Self, VtpmError> {
         parse(bytes).map_err(VtpmError::MalformedQuote)
     }
+
+    /// Like [`Self::parse`], with the parser's own error (for verifiers with their own
+    /// error type, e.g. `tpm`).
+    pub fn parse_raw(bytes: &[u8]) -> Result<Self, ParseError> {
+        parse(bytes)
+    }
 }
 
 fn parse(bytes: &[u8]) -> Result<QuoteAttest, ParseError> {

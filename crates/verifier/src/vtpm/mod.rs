@@ -15,7 +15,7 @@ mod attest;
 mod error;
 mod hcl;
 mod quote;
-mod reader;
+pub(crate) mod reader;
 mod wire;
 
 pub use attest::{
