@@ -13,6 +13,8 @@ use crate::collateral::amd::{self, VcekSource, VcekSourceConfig};
 use crate::collateral::fetch::{FetchError, Fetcher, shared_fetcher};
 use crate::collateral::hygon;
 use crate::collateral::hygon_kds::{DEFAULT_HYGON_KDS_BASE_URL, HygonKdsSource};
+use crate::collateral::intel::offline::DirSource;
+use crate::collateral::intel::{DcapCollateralSource, DcapSourceCache, DcapVerifierConfig};
 use crate::csv::Csv;
 use crate::snp::SnpVerifierConfig;
 
@@ -25,6 +27,9 @@ pub struct VerifierContext {
     clock: Option<Arc<dyn Clock>>,
     offline_collateral_dir: Option<PathBuf>,
     fetcher: Option<Fetcher>,
+    /// DCAP sources built so far; every `with_*` starts a fresh map, since a source captures
+    /// the clock, the directory and the fetcher it was built with.
+    dcap_sources: DcapSourceCache,
 }
 
 impl VerifierContext {
@@ -38,16 +43,20 @@ impl VerifierContext {
     pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
         Self {
             clock: Some(clock),
+            dcap_sources: DcapSourceCache::default(),
             ..self
         }
     }
 
     /// Collateral only from `dir`, never from the network. The directory is laid out like the
-    /// shared test data's `collateral/`: `amd/kds-store/` (an AMD KDS offline store) and
-    /// `csv/hsk_cek/<serial>/hsk_cek.cert` (Hygon).
+    /// shared test data's `collateral/`: `amd/kds-store/` (an AMD KDS offline store),
+    /// `csv/hsk_cek/<serial>/hsk_cek.cert` (Hygon) and `intel/bundles/*.json` (Intel DCAP
+    /// collateral bundles, PCS-client or dcap-qvl format; see
+    /// [`crate::collateral::intel::offline`]).
     pub fn with_offline_collateral_dir(self, dir: impl Into<PathBuf>) -> Self {
         Self {
             offline_collateral_dir: Some(dir.into()),
+            dcap_sources: DcapSourceCache::default(),
             ..self
         }
     }
@@ -57,6 +66,7 @@ impl VerifierContext {
     pub fn with_fetcher(self, fetcher: Fetcher) -> Self {
         Self {
             fetcher: Some(fetcher),
+            dcap_sources: DcapSourceCache::default(),
             ..self
         }
     }
@@ -132,6 +142,33 @@ impl VerifierContext {
             .map_err(crate::collateral::CollateralError::from)?;
         let kds = HygonKdsSource::new(DEFAULT_HYGON_KDS_BASE_URL, fetcher);
         Ok(csv.with_hsk_cek_source(Arc::new(kds)))
+    }
+}
+
+impl VerifierContext {
+    /// The DCAP collateral source of the `tdx`, `sgx` and `az-tdx-vtpm` verifiers, configured
+    /// by `dcap_verifier` (spec §3.2; unknown keys are refused): with an offline directory,
+    /// only its `intel/bundles/` (the table's `tcb_update_type` still applies); otherwise the
+    /// configured services in order (Intel PCS by default), HTTP ones through
+    /// [`VerifierContext::fetcher`].
+    ///
+    /// The source is built once per context and table, so verifiers created per request
+    /// share its parsed files and the collateral it keeps in memory.
+    pub fn dcap_collateral(
+        &self,
+        dcap_verifier: Option<&Map<String, Value>>,
+    ) -> Result<Arc<dyn DcapCollateralSource>, Error> {
+        let config = DcapVerifierConfig::from_table(dcap_verifier)?;
+        // Serialising a JSON object cannot fail.
+        let key = serde_json::to_string(&dcap_verifier).unwrap_or_default();
+        self.dcap_sources.get_or_build(key, || {
+            if let Some(dir) = self.offline_collateral_dir() {
+                let bundles = dir.join("intel").join("bundles");
+                let source = DirSource::new(bundles, config.tcb_update_type, self.clock());
+                return Ok(Arc::new(source));
+            }
+            config.sources(|| self.fetcher(), self.clock())
+        })
     }
 }
 
@@ -332,6 +369,82 @@ mod tests {
         )
         .await;
         assert!(result.is_err());
+    }
+
+    fn tdx_quote_6() -> (
+        crate::collateral::intel::CollateralRequest,
+        crate::collateral::intel::DcapCollateral,
+    ) {
+        use crate::collateral::intel::{CollateralRequest, DcapCollateral, DcapTee, PckCa};
+        let request = CollateralRequest {
+            tee: DcapTee::Tdx,
+            fmspc: [0x00, 0xa0, 0x6d, 0x08, 0x00, 0x00],
+            ca: PckCa::Platform,
+        };
+        let text = std::fs::read_to_string(format!(
+            "{TESTDATA}/collateral/intel/bundles/tdx_quote_6.dcap-qvl.json"
+        ))
+        .unwrap();
+        (request, DcapCollateral::from_dcap_qvl_json(&text).unwrap())
+    }
+
+    #[tokio::test]
+    async fn dcap_collateral_comes_from_the_offline_dirs_intel_bundles() {
+        let context = VerifierContext::new()
+            .with_clock(Arc::new(FixedClock(1_762_300_800)))
+            .with_offline_collateral_dir(format!("{TESTDATA}/collateral"));
+        // Even an explicit service is not used offline.
+        let table = serde_json::json!({"collateral_service": "http://127.0.0.1:9"});
+        let source = context.dcap_collateral(table.as_object()).unwrap();
+        let (request, expected) = tdx_quote_6();
+        assert_eq!(*source.collateral(&request).await.unwrap(), expected);
+    }
+
+    #[tokio::test]
+    async fn dcap_collateral_from_a_file_service() {
+        let table = serde_json::json!({"collateral_service": format!(
+            "file://{TESTDATA}/collateral/intel/bundles/tdx_quote_6.pcs.json"
+        )});
+        let source = VerifierContext::new()
+            .dcap_collateral(table.as_object())
+            .unwrap();
+        let (request, expected) = tdx_quote_6();
+        assert_eq!(*source.collateral(&request).await.unwrap(), expected);
+    }
+
+    #[test]
+    fn dcap_sources_are_built_once_per_context_and_table() {
+        let context = VerifierContext::new();
+        let table = serde_json::json!({"collateral_service": "file:///etc/c.json"});
+        let other = serde_json::json!({"collateral_service": "file:///etc/d.json"});
+        let first = context.dcap_collateral(table.as_object()).unwrap();
+        let again = context.clone().dcap_collateral(table.as_object()).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        let different = context.dcap_collateral(other.as_object()).unwrap();
+        assert!(!Arc::ptr_eq(&first, &different));
+        // A source captures the clock: a context with another clock builds its own.
+        let reclocked = context.with_clock(Arc::new(FixedClock(0)));
+        let rebuilt = reclocked.dcap_collateral(table.as_object()).unwrap();
+        assert!(!Arc::ptr_eq(&first, &rebuilt));
+    }
+
+    #[test]
+    fn invalid_dcap_verifier_table_is_a_config_error() {
+        let table = serde_json::json!({"collateral_service": "file:///x", "tcb_updates": "early"});
+        let err = VerifierContext::new()
+            .dcap_collateral(table.as_object())
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&err, Error::InvalidConfig { section: "dcap_verifier", reason } if reason.contains("tcb_updates")),
+            "{err:?}"
+        );
+        // Offline, the table is still checked.
+        let err = VerifierContext::new()
+            .with_offline_collateral_dir("/srv/collateral")
+            .dcap_collateral(table.as_object())
+            .err();
+        assert!(err.is_some());
     }
 
     #[test]

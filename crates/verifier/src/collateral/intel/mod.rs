@@ -12,6 +12,7 @@ pub mod config;
 pub mod offline;
 pub mod pcs;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -245,6 +246,49 @@ impl DcapCollateralSource for SourceList {
                 .collect(),
         }
         .into())
+    }
+}
+
+/// The DCAP collateral sources a [`crate::VerifierContext`] has built, by configuration, so
+/// that verifiers created per request share one source (its parsed files and its collateral
+/// memoised in memory) instead of rebuilding it every time. Clones share the map.
+#[derive(Clone, Default)]
+pub struct DcapSourceCache {
+    sources: Arc<std::sync::Mutex<HashMap<String, Arc<dyn DcapCollateralSource>>>>,
+}
+
+/// Configurations remembered at most; a process has one or two.
+const MAX_CACHED_SOURCES: usize = 16;
+
+impl DcapSourceCache {
+    /// The source built for `key`, else the one `build` makes (then remembered).
+    pub fn get_or_build<E>(
+        &self,
+        key: String,
+        build: impl FnOnce() -> Result<Arc<dyn DcapCollateralSource>, E>,
+    ) -> Result<Arc<dyn DcapCollateralSource>, E> {
+        let lock = || {
+            // One lookup or insert per critical section: a poisoned map is intact.
+            self.sources
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        if let Some(source) = lock().get(&key) {
+            return Ok(source.clone());
+        }
+        // Built outside the lock; two racing builds only cost one discarded source.
+        let source = build()?;
+        let mut sources = lock();
+        if sources.len() >= MAX_CACHED_SOURCES {
+            sources.clear();
+        }
+        Ok(sources.entry(key).or_insert(source).clone())
+    }
+}
+
+impl fmt::Debug for DcapSourceCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DcapSourceCache")
     }
 }
 
