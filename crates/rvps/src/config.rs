@@ -135,7 +135,10 @@ mod tests {
 
     #[test]
     fn the_shipped_example_config_parses() {
-        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/rvps.json"));
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/rvps.json"
+        ));
         let config = ServiceConfig::from_file(path).unwrap();
         assert_eq!(config.storage.storage_type, StorageType::LocalFs);
         assert_eq!(
