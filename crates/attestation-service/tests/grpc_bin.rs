@@ -232,3 +232,44 @@ fn shipped_example_config_loads() {
     assert_eq!(config.storage.storage_type, storage::StorageType::LocalFs);
     assert_eq!(config.attestation.attestation_token_broker.duration_min, 5);
 }
+
+#[tokio::test]
+async fn a_grpc_as_can_use_another_grpc_as_as_its_remote_rvps() {
+    // The backing AS serves the reference-value service on its port; the front AS is
+    // configured with `rvps_config = GrpcRemote` pointing at it.
+    let backing = start(&["-s", "127.0.0.1:0"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("front.json");
+    std::fs::write(
+        &config,
+        json!({"rvps_config": {"type": "GrpcRemote", "address": backing.addr.to_string()}})
+            .to_string(),
+    )
+    .unwrap();
+    let front = start(&["-c", config.to_str().unwrap(), "-s", "127.0.0.1:0"]);
+
+    let message = json!({
+        "version": "0.1.0",
+        "type": "sample",
+        "payload": STANDARD.encode(json!({"launch_digest": ["abcde"]}).to_string())
+    });
+    ReferenceValueProviderServiceClient::connect(format!("http://{}", front.addr))
+        .await
+        .unwrap()
+        .register_reference_value(ReferenceValueRegisterRequest {
+            message: message.to_string(),
+        })
+        .await
+        .unwrap();
+    let stored = ReferenceValueProviderServiceClient::connect(format!("http://{}", backing.addr))
+        .await
+        .unwrap()
+        .query_reference_value(ReferenceValueQueryRequest {
+            reference_value_id: "launch_digest".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .reference_value_results;
+    assert_eq!(stored.as_deref(), Some(r#"["abcde"]"#));
+}

@@ -414,3 +414,18 @@ async fn health_reports_serving() {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn messages_over_4_mib_are_refused() {
+    let server = Server::start().await;
+    let mut client = server.attestation().await;
+    let request = IndividualAttestationRequest {
+        evidence: "A".repeat(4 << 20),
+        ..wire_sample_request(&runtime_data(""))
+    };
+    let status = client
+        .attestation_evaluate(evaluate_request(vec![request], &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+}
