@@ -60,6 +60,15 @@ struct Args {
     /// Verification time (RFC 3339, e.g. 2025-06-01T00:00:00Z); now when absent.
     #[arg(long, value_parser = parse_time)]
     at: Option<u64>,
+
+    /// Arm CCA: trust-anchor store (upstream's `tastore.json`: CPAKs by instance id).
+    #[arg(long)]
+    cca_ta_store: Option<PathBuf>,
+
+    /// Arm CCA: reference-value store (upstream's `rvstore.json`); without it the platform
+    /// and realm measurements are only reported.
+    #[arg(long)]
+    cca_rv_store: Option<PathBuf>,
 }
 
 /// Bytes given in hex on the command line (a newtype: clap reads `Vec<u8>` as a list).
@@ -134,7 +143,7 @@ async fn run(args: Args) -> Result<String, Failure> {
         }
         context = context.with_offline_collateral_dir(dir);
     }
-    let verifier = verifier_for_with(args.tee, &VerifierConfig::default(), &context)
+    let verifier = verifier_for_with(args.tee, &verifier_config(&args), &context)
         .map_err(|err| Failure::Invocation(err.into()))?;
 
     let report_data = args
@@ -158,6 +167,25 @@ async fn run(args: Args) -> Result<String, Failure> {
         *counter += 1;
     }
     serde_json::to_string_pretty(&Value::Object(out)).map_err(|err| Failure::Invocation(err.into()))
+}
+
+/// The `verifier_config` the options describe.
+fn verifier_config(args: &Args) -> VerifierConfig {
+    let mut config = VerifierConfig::default();
+    if args.cca_ta_store.is_some() || args.cca_rv_store.is_some() {
+        let mut cca = Map::new();
+        cca.insert("type".into(), Value::from("local"));
+        for (key, path) in [
+            ("ta-store", &args.cca_ta_store),
+            ("rv-store", &args.cca_rv_store),
+        ] {
+            if let Some(path) = path {
+                cca.insert(key.into(), Value::from(path.to_string_lossy().into_owned()));
+            }
+        }
+        config.cca_verifier = Some(cca);
+    }
+    config
 }
 
 fn parse_tee(text: &str) -> Result<Tee, String> {
