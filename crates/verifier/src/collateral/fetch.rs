@@ -10,6 +10,10 @@
 //! of retries when the server says it is overloaded (HTTP 429 or 503), waiting as long as its
 //! `Retry-After` asks (never longer than [`FetchPolicy::max_backoff`]) or, without that header,
 //! an exponentially growing delay.
+//!
+//! [`Fetcher::fetch_response`] serves collateral that needs more than the body and expires:
+//! the entry cached is built from the body and the response headers (Intel PCS sends issuer
+//! chains in headers), and a cached entry past its own expiry is downloaded again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};

@@ -131,8 +131,8 @@ impl DcapCollateralSource for FileSource {
             .as_mut()
             .filter(|loaded| Arc::ptr_eq(&loaded.bundle, &bundle))
         {
-            // Requests come from verified PCK leaves; a made-up FMSPC finds nothing and is
-            // never stored, so this map stays as small as the file.
+            // Only requests the file answers are stored (a made-up FMSPC finds nothing), so
+            // this map is bounded by the file's contents.
             loaded.answers.insert(*request, answer.clone());
         }
         Ok(answer)
