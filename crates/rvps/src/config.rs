@@ -38,6 +38,8 @@ impl ServiceConfig {
     /// warns and runs with defaults, as upstream); any other error means the file is there but
     /// wrong, which is fatal.
     pub fn from_file(path: &Path) -> Result<Self> {
+        // Read first, so an absent file is always a read error whatever its name.
+        let text = read_bounded(path)?;
         let format = match path.extension().and_then(|e| e.to_str()) {
             Some(ext) if ext.eq_ignore_ascii_case("json") => Format::Json,
             Some(ext) if ext.eq_ignore_ascii_case("toml") => Format::Toml,
@@ -47,7 +49,6 @@ impl ServiceConfig {
                 });
             }
         };
-        let text = read_bounded(path)?;
         let parsed = match format {
             Format::Json => serde_json::from_str(&text).map_err(|e| e.to_string()),
             Format::Toml => toml::from_str(&text).map_err(|e| e.to_string()),
@@ -161,10 +162,12 @@ mod tests {
     }
 
     #[test]
-    fn missing_file_is_a_read_error() {
+    fn missing_file_is_a_read_error_whatever_its_extension() {
         let dir = tempfile::tempdir().unwrap();
-        let err = ServiceConfig::from_file(&dir.path().join("absent.json")).unwrap_err();
-        assert!(matches!(err, Error::ReadConfig { .. }), "{err}");
+        for name in ["absent.json", "absent.yaml", "absent"] {
+            let err = ServiceConfig::from_file(&dir.path().join(name)).unwrap_err();
+            assert!(matches!(err, Error::ReadConfig { .. }), "{name}: {err}");
+        }
     }
 
     #[test]
