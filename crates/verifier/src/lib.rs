@@ -38,9 +38,9 @@ pub mod nvidia;
 mod registry;
 pub mod sample;
 pub mod snp;
-pub mod tpm;
 #[cfg(test)]
 mod test_support;
+pub mod tpm;
 pub mod vtpm;
 
 use async_trait::async_trait;

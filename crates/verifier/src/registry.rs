@@ -29,12 +29,9 @@ pub fn verifier_for(tee: Tee, config: &VerifierConfig) -> Result<Arc<dyn Verifie
         Tee::Cca => Ok(Arc::new(Cca::from_config(config.cca_verifier.as_ref())?)),
         Tee::Tpm => Ok(Arc::new(Tpm)),
         Tee::Nvidia => Ok(Arc::new(Nvidia::default())),
-        Tee::AzTdxVtpm
-        | Tee::Sgx
-        | Tee::Tdx
-        | Tee::Se
-        | Tee::HygonDcu
-        | Tee::NvidiaDpu => Err(Error::Unsupported { tee }),
+        Tee::AzTdxVtpm | Tee::Sgx | Tee::Tdx | Tee::Se | Tee::HygonDcu | Tee::NvidiaDpu => {
+            Err(Error::Unsupported { tee })
+        }
     }
 }
 
