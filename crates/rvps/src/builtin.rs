@@ -14,13 +14,15 @@ use crate::record::ReferenceValue;
 #[async_trait]
 pub trait ReferenceValueProvider: Send + Sync {
     /// Registers every value carried by a register message (AS spec §10.1), replacing values of
-    /// the same name; returns the names stored.
+    /// the same name; returns the names stored (empty for a [`crate::RemoteRvps`], whose
+    /// protocol does not report them).
     async fn register(&self, message: &str) -> Result<Vec<String>>;
 
     /// The value stored under `id`; `None` if unknown or expired.
     async fn query(&self, id: &str) -> Result<Option<serde_json::Value>>;
 
-    /// Removes a value; returns whether it existed.
+    /// Removes a value; returns whether it existed. A [`crate::RemoteRvps`] cannot (the
+    /// protocol has no delete) and fails with [`Error::UnsupportedRemoteOperation`].
     async fn delete(&self, id: &str) -> Result<bool>;
 }
 
