@@ -498,3 +498,78 @@ async fn other_failures_are_not_remembered() {
     ));
     assert_eq!(&*fetcher.fetch(&key("k"), &url).await.unwrap(), b"cert");
 }
+
+/// Keeps the body with the value of the `x-chain` header, or refuses a response without it.
+const WITH_CHAIN: ResponseShape = ResponseShape {
+    expected: "a body with its chain",
+    build: |body, headers| {
+        let chain = headers.get("x-chain")?.to_str().ok()?;
+        Some([chain.as_bytes(), b"|", body].concat())
+    },
+};
+
+#[tokio::test]
+async fn response_shapes_see_the_headers_and_stale_entries_are_downloaded_again() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = Router::new().fallback(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            let mut response: Response = format!("v{n}").into_response();
+            response
+                .headers_mut()
+                .insert("x-chain", HeaderValue::from_static("chain"));
+            response
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/tcb", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let fetcher = fetcher(CollateralCache::in_memory(), quick_policy());
+    let always: Freshness = Arc::new(|_: &[u8]| true);
+    let first = fetcher
+        .fetch_response(&key("k"), &url, WITH_CHAIN, always.clone())
+        .await
+        .unwrap();
+    assert_eq!(&*first, b"chain|v1");
+    let cached = fetcher
+        .fetch_response(&key("k"), &url, WITH_CHAIN, always)
+        .await
+        .unwrap();
+    assert_eq!(&*cached, b"chain|v1");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    // An entry the caller calls stale is replaced by a new download.
+    let only_v2: Freshness = Arc::new(|entry: &[u8]| entry.ends_with(b"v2"));
+    let renewed = fetcher
+        .fetch_response(&key("k"), &url, WITH_CHAIN, only_v2.clone())
+        .await
+        .unwrap();
+    assert_eq!(&*renewed, b"chain|v2");
+    let kept = fetcher
+        .fetch_response(&key("k"), &url, WITH_CHAIN, only_v2)
+        .await
+        .unwrap();
+    assert_eq!(&*kept, b"chain|v2");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_response_its_shape_refuses_is_not_cached() {
+    let server = ScriptedServer::start(vec![answer(200, b"no header")], false).await;
+    let fetcher = fetcher(CollateralCache::in_memory(), quick_policy());
+    let always: Freshness = Arc::new(|_: &[u8]| true);
+    let err = fetcher
+        .fetch_response(&key("k"), &server.url("/x"), WITH_CHAIN, always)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        FetchError::Unexpected {
+            url: server.url("/x"),
+            expected: "a body with its chain"
+        }
+    );
+    assert_eq!(fetcher.cache().get(&key("k")).await.unwrap(), None);
+}

@@ -312,6 +312,29 @@ impl PcsSource {
         format!("{}/sgx/certification/v4/rootcacrl", self.base_url)
     }
 
+    /// Where the Root CA CRL comes from: a PCCS's `rootcacrl` endpoint, or for Intel PCS the
+    /// CRL distribution point of the root certificate ending `pck_crl_chain` (served by
+    /// `pck_crl_url`, named in the error).
+    pub fn root_ca_crl_url(
+        &self,
+        pck_crl_chain: &[Vec<u8>],
+        pck_crl_url: &str,
+    ) -> Result<String, CollateralError> {
+        match self.kind {
+            ServiceKind::Pccs => Ok(self.pccs_root_ca_crl_url()),
+            ServiceKind::IntelPcs => pck_crl_chain
+                .last()
+                .and_then(|root| crl_distribution_point(root))
+                .ok_or_else(|| {
+                    malformed(
+                        pck_crl_url,
+                        "pck crl issuer chain",
+                        "its root certificate names no https CRL distribution point",
+                    )
+                }),
+        }
+    }
+
     fn key(&self, item: Item, request: &CollateralRequest) -> Result<CacheKey, CollateralError> {
         let update = self.update.as_str();
         let item_path = match item {
@@ -447,20 +470,7 @@ impl DcapCollateralSource for PcsSource {
             self.item(Item::QeIdentity, request, &qe_url, now),
             self.item(Item::PckCrl, request, &pck_url, now),
         )?;
-        let root_url = match self.kind {
-            ServiceKind::Pccs => self.pccs_root_ca_crl_url(),
-            ServiceKind::IntelPcs => pck
-                .chain
-                .last()
-                .and_then(|root| crl_distribution_point(root))
-                .ok_or_else(|| {
-                    malformed(
-                        &pck_url,
-                        "pck crl issuer chain",
-                        "its root certificate names no https CRL distribution point",
-                    )
-                })?,
-        };
+        let root_url = self.root_ca_crl_url(&pck.chain, &pck_url)?;
         let root = self.item(Item::RootCaCrl, request, &root_url, now).await?;
         // Collateral the service serves already stale is kept a few minutes anyway, so that
         // every verification does not ask again.

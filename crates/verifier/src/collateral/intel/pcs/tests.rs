@@ -475,3 +475,43 @@ fn the_intel_root_names_its_crl_distribution_point() {
     );
     assert_eq!(crl_distribution_point(b"not a certificate"), None);
 }
+
+#[test]
+fn the_root_ca_crl_comes_from_the_cdp_on_intel_pcs_and_the_endpoint_on_a_pccs() {
+    let chain = qvl("tdx_quote_4").pck_crl_issuer_chain;
+    let source = |kind| {
+        PcsSource::new(
+            "https://pcs.example/sgx/certification/v4/",
+            kind,
+            TcbUpdateType::Early,
+            fetcher(CollateralCache::in_memory()),
+            Arc::new(FixedClock(0)),
+        )
+    };
+    assert_eq!(
+        source(ServiceKind::IntelPcs)
+            .root_ca_crl_url(&chain, "u")
+            .unwrap(),
+        "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
+    );
+    assert_eq!(
+        source(ServiceKind::Pccs)
+            .root_ca_crl_url(&chain, "u")
+            .unwrap(),
+        "https://pcs.example/sgx/certification/v4/rootcacrl"
+    );
+    // Without a root certificate naming a distribution point there is no Root CA CRL URL.
+    let err = source(ServiceKind::IntelPcs)
+        .root_ca_crl_url(&[b"not a certificate".to_vec()], "u")
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            CollateralError::Intel(IntelCollateralError::Malformed {
+                what: "pck crl issuer chain",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+}
