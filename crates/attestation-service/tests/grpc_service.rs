@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use protos::attestation::attestation_service_client::AttestationServiceClient;
-use protos::attestation::individual_attestation_request::RuntimeData;
+use protos::attestation::individual_attestation_request::{InitData, RuntimeData};
 use protos::attestation::{
     AttestationRequest, ChallengeRequest, IndividualAttestationRequest, SetPolicyRequest,
 };
@@ -428,4 +428,86 @@ async fn messages_over_4_mib_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+}
+
+#[tokio::test]
+async fn init_data_toml_and_digest_reach_the_token() {
+    let server = Server::start().await;
+    let mut client = server.attestation().await;
+    let toml = "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"key\" = \"value\"\n";
+    let request = IndividualAttestationRequest {
+        init_data: Some(InitData::InitDataToml(toml.into())),
+        ..wire_sample_request(&runtime_data(""))
+    };
+    let token = client
+        .attestation_evaluate(evaluate_request(vec![request], &[]))
+        .await
+        .unwrap()
+        .into_inner()
+        .attestation_token;
+    let claims = verify_with_jwks(&token, &server.jwks().await);
+    let evidence = &claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"];
+    assert_eq!(evidence["init_data_claims"], json!({"key": "value"}));
+
+    // A digest is passed as it is (not hashed again) and gives no claims.
+    let request = IndividualAttestationRequest {
+        init_data: Some(InitData::InitDataDigest(URL_SAFE_NO_PAD.encode([7u8; 32]))),
+        ..wire_sample_request(&runtime_data(""))
+    };
+    let token = client
+        .attestation_evaluate(evaluate_request(vec![request], &[]))
+        .await
+        .unwrap()
+        .into_inner()
+        .attestation_token;
+    let claims = verify_with_jwks(&token, &server.jwks().await);
+    let evidence = &claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"];
+    assert_eq!(
+        evidence["init_data"],
+        base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+    );
+    assert_eq!(evidence["init_data_claims"], Value::Null);
+}
+
+#[tokio::test]
+async fn raw_runtime_data_is_the_report_data_as_is() {
+    let server = Server::start().await;
+    let mut client = server.attestation().await;
+    let report_data = [9u8; 64];
+    let evidence = json!({
+        "svn": "1",
+        "report_data": base64::engine::general_purpose::STANDARD.encode(report_data)
+    });
+    let request = IndividualAttestationRequest {
+        tee: "sample".into(),
+        evidence: URL_SAFE_NO_PAD.encode(evidence.to_string()),
+        runtime_data: Some(RuntimeData::RawRuntimeData(
+            URL_SAFE_NO_PAD.encode(report_data),
+        )),
+        init_data: None,
+        runtime_data_hash_algorithm: String::new(),
+    };
+    client
+        .attestation_evaluate(evaluate_request(vec![request.clone()], &[]))
+        .await
+        .unwrap();
+
+    // One byte off: the binding check fails.
+    let mut other = report_data;
+    other[0] ^= 1;
+    let request = IndividualAttestationRequest {
+        runtime_data: Some(RuntimeData::RawRuntimeData(URL_SAFE_NO_PAD.encode(other))),
+        ..request
+    };
+    let status = client
+        .attestation_evaluate(evaluate_request(vec![request], &[]))
+        .await
+        .unwrap_err();
+    assert!(
+        status
+            .message()
+            .starts_with("Attestation evaluation failed: \n0: sample evidence verification failed"),
+        "{}",
+        status.message()
+    );
 }
