@@ -145,7 +145,25 @@ pub struct DirSource {
     dir: PathBuf,
     update: TcbUpdateType,
     clock: Arc<dyn Clock>,
-    files: Mutex<BTreeMap<PathBuf, (Stamp, Parsed)>>,
+    state: Mutex<DirState>,
+}
+
+#[derive(Debug, Default)]
+struct DirState {
+    files: BTreeMap<PathBuf, (Stamp, Parsed)>,
+    /// Bumped whenever a file is added, changed or removed.
+    generation: u64,
+    /// Answers already chosen: valid for one generation and, since the choice depends on the
+    /// time, while the time stays between the same candidates' issue and update dates.
+    answers: HashMap<CollateralRequest, Chosen>,
+}
+
+#[derive(Debug)]
+struct Chosen {
+    generation: u64,
+    from: i64,
+    until: i64,
+    collateral: Arc<DcapCollateral>,
 }
 
 impl DirSource {
@@ -155,7 +173,7 @@ impl DirSource {
             dir: dir.into(),
             update,
             clock,
-            files: Mutex::new(BTreeMap::new()),
+            state: Mutex::new(DirState::default()),
         }
     }
 
@@ -192,14 +210,20 @@ impl DirSource {
             .collect()
     }
 
-    /// The parsed bundles, re-reading files that changed and forgetting removed ones.
-    async fn bundles(&self) -> Result<Vec<(PathBuf, Parsed)>, CollateralError> {
+    /// The parsed bundles and their generation, re-reading files that changed and forgetting
+    /// removed ones.
+    async fn bundles(&self) -> Result<(u64, Vec<(PathBuf, Parsed)>), CollateralError> {
         let listed = self.list()?;
         let stale: Vec<PathBuf> = {
-            let files = lock(&self.files);
+            let state = lock(&self.state);
             listed
                 .iter()
-                .filter(|(path, stamp)| files.get(path).is_none_or(|(known, _)| known != stamp))
+                .filter(|(path, stamp)| {
+                    state
+                        .files
+                        .get(path)
+                        .is_none_or(|(known, _)| known != stamp)
+                })
                 .map(|(path, _)| path.clone())
                 .collect()
         };
@@ -211,18 +235,38 @@ impl DirSource {
                 .map_err(|err| err.to_string());
             reloaded.push((path, bundle));
         }
-        let mut files = lock(&self.files);
+        let mut state = lock(&self.state);
         let stamps: HashMap<&PathBuf, &Stamp> = listed.iter().map(|(p, s)| (p, s)).collect();
-        files.retain(|path, _| stamps.contains_key(path));
+        let before = state.files.len();
+        state.files.retain(|path, _| stamps.contains_key(path));
+        if state.files.len() != before || !reloaded.is_empty() {
+            state.generation = state.generation.wrapping_add(1);
+            state.answers.clear();
+        }
         for (path, bundle) in reloaded {
             if let Some(stamp) = stamps.get(&path) {
-                files.insert(path, (**stamp, bundle));
+                state.files.insert(path, (**stamp, bundle));
             }
         }
-        Ok(files
+        let bundles = state
+            .files
             .iter()
             .map(|(path, (_, bundle))| (path.clone(), bundle.clone()))
-            .collect())
+            .collect();
+        Ok((state.generation, bundles))
+    }
+
+    /// The answer chosen earlier for `request`, if still valid at `now` in `generation`.
+    fn chosen(
+        &self,
+        request: &CollateralRequest,
+        generation: u64,
+        now: i64,
+    ) -> Option<Arc<DcapCollateral>> {
+        let state = lock(&self.state);
+        let chosen = state.answers.get(request)?;
+        (chosen.generation == generation && chosen.from <= now && now < chosen.until)
+            .then(|| chosen.collateral.clone())
     }
 }
 
@@ -234,9 +278,15 @@ impl DcapCollateralSource for DirSource {
     ) -> Result<Arc<DcapCollateral>, CollateralError> {
         let now = i64::try_from(self.clock.now()).unwrap_or(i64::MAX);
         let source = self.dir.display().to_string();
+        let (generation, bundles) = self.bundles().await?;
+        if let Some(collateral) = self.chosen(request, generation, now) {
+            return Ok(collateral);
+        }
         let mut broken = None;
         let mut best: Option<((bool, bool, i64), DcapCollateral)> = None;
-        for (path, bundle) in self.bundles().await? {
+        // The choice holds while `now` stays between the same candidates' dates.
+        let (mut from, mut until) = (i64::MIN, i64::MAX);
+        for (path, bundle) in bundles {
             let bundle = match bundle {
                 Ok(bundle) => bundle,
                 Err(reason) => {
@@ -247,13 +297,37 @@ impl DcapCollateralSource for DirSource {
             let Ok(collateral) = bundle.select(request, self.update, &source) else {
                 continue;
             };
-            let rank = rank(&collateral, now);
+            let (issued, next_update) = dates(&collateral);
+            for boundary in [issued, next_update] {
+                if boundary <= now {
+                    from = from.max(boundary);
+                } else {
+                    until = until.min(boundary);
+                }
+            }
+            let rank = rank(issued, next_update, now);
             if best.as_ref().is_none_or(|(best, _)| rank > *best) {
                 best = Some((rank, collateral));
             }
         }
         match (best, broken) {
-            (Some((_, collateral)), _) => Ok(Arc::new(collateral)),
+            (Some((_, collateral)), _) => {
+                let collateral = Arc::new(collateral);
+                let mut state = lock(&self.state);
+                if state.generation == generation {
+                    // Only requests some file answers are stored: bounded by the files.
+                    state.answers.insert(
+                        *request,
+                        Chosen {
+                            generation,
+                            from,
+                            until,
+                            collateral: collateral.clone(),
+                        },
+                    );
+                }
+                Ok(collateral)
+            }
             (None, Some((path, reason))) => Err(malformed(
                 &path.display().to_string(),
                 "collateral bundle",
@@ -271,7 +345,15 @@ impl DcapCollateralSource for DirSource {
 
 /// Orders candidate bundles (module docs): current at `now` first, then issued before `now`,
 /// then by issue date (latest first among issued ones, earliest first among future ones).
-fn rank(collateral: &DcapCollateral, now: i64) -> (bool, bool, i64) {
+fn rank(issued: i64, next_update: i64, now: i64) -> (bool, bool, i64) {
+    let already = issued <= now;
+    let current = already && now < next_update;
+    (current, already, if already { issued } else { -issued })
+}
+
+/// The TCB info's `issueDate` and the collateral's earliest `nextUpdate` (Unix seconds; a
+/// date that cannot be read ranks the bundle last).
+fn dates(collateral: &DcapCollateral) -> (i64, i64) {
     #[derive(Deserialize)]
     struct Issued {
         #[serde(rename = "issueDate")]
@@ -287,10 +369,7 @@ fn rank(collateral: &DcapCollateral, now: i64) -> (bool, bool, i64) {
             .ok()
         })
         .map_or(i64::MIN, |at| at.unix_timestamp());
-    let next_update = collateral.next_update().unwrap_or(i64::MIN);
-    let already = issued <= now;
-    let current = already && now < next_update;
-    (current, already, if already { issued } else { -issued })
+    (issued, collateral.next_update().unwrap_or(i64::MIN))
 }
 
 #[cfg(test)]

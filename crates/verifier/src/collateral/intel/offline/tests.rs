@@ -155,6 +155,54 @@ async fn the_bundle_current_at_the_verification_time_wins() {
     assert_eq!(*got, qvl("tdx_quote_4"));
 }
 
+/// A clock tests move.
+#[derive(Debug)]
+struct MovableClock(std::sync::atomic::AtomicU64);
+
+impl Clock for MovableClock {
+    fn now(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn a_choice_is_kept_until_the_time_passes_a_candidates_date() {
+    let dir = tempfile::tempdir().unwrap();
+    replace(
+        &dir.path().join("a.json"),
+        &bundle_text("tdx_quote_4", "dcap-qvl"),
+    );
+    replace(
+        &dir.path().join("b.json"),
+        &reissued_tdx_quote_4("2024-06-18T08:42:58Z"),
+    );
+    let clock = Arc::new(MovableClock(unix("2023-06-28T00:00:00Z").into()));
+    let source = DirSource::new(dir.path(), TcbUpdateType::Early, clock.clone());
+    let request = request_for("tdx_quote_4");
+    let first = source.collateral(&request).await.unwrap();
+    let again = source.collateral(&request).await.unwrap();
+    assert!(Arc::ptr_eq(&first, &again), "the choice is remembered");
+    assert_eq!(*first, qvl("tdx_quote_4"));
+
+    // Still before the first candidate's nextUpdate (2023-07-08T07:24:59Z): same answer.
+    clock.0.store(
+        unix("2023-07-08T07:00:00Z"),
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    assert!(Arc::ptr_eq(
+        &first,
+        &source.collateral(&request).await.unwrap()
+    ));
+
+    // Past the reissued bundle's issue date the choice is made again.
+    clock.0.store(
+        unix("2024-07-01T00:00:00Z"),
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    let later = source.collateral(&request).await.unwrap();
+    assert!(later.tcb_info.contains("2024-06-18T08:42:58Z"));
+}
+
 #[tokio::test]
 async fn files_added_or_removed_later_are_seen() {
     let dir = tempfile::tempdir().unwrap();
