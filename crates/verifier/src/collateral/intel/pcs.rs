@@ -130,7 +130,8 @@ impl Item {
                     )?;
                     let text = std::str::from_utf8(body).ok()?;
                     let signed: SignedTcbInfoJson<'_> = serde_json::from_str(text).ok()?;
-                    signed.decode("").ok()?;
+                    // Without a readable nextUpdate the entry could never be judged fresh.
+                    json_next_update(&signed.decode("").ok()?.text, "tcb info", "").ok()?;
                     entry_bytes(Some(chain), text.to_owned())
                 },
             },
@@ -140,7 +141,7 @@ impl Item {
                     let chain = header_chain(headers, &["SGX-Enclave-Identity-Issuer-Chain"])?;
                     let text = std::str::from_utf8(body).ok()?;
                     let signed: SignedIdentityJson<'_> = serde_json::from_str(text).ok()?;
-                    signed.decode("").ok()?;
+                    json_next_update(&signed.decode("").ok()?.text, "qe identity", "").ok()?;
                     entry_bytes(Some(chain), text.to_owned())
                 },
             },
@@ -181,10 +182,13 @@ fn entry_bytes(issuer_chain: Option<String>, body: String) -> Option<Vec<u8>> {
 
 /// A decoded cache entry.
 struct Decoded {
+    /// The issuer chain, DER (empty for the Root CA CRL).
     chain: Vec<Vec<u8>>,
-    /// Signed text and signature (TCB info, QE identity) or DER (CRLs, in `data`).
+    /// The signed text of a TCB info or QE identity (empty for CRLs).
     text: String,
+    /// The signature over `text`, or the CRL's DER.
     data: Vec<u8>,
+    /// When the item stops being current (Unix seconds).
     next_update: i64,
 }
 
