@@ -1,0 +1,485 @@
+//! Issue 6 acceptance: `rvps`, `grpc-as` and `kbs` as three processes on loopback. Reference
+//! values are registered with `rvps-tool`, the attestation policy that requires them is set
+//! through the KBS admin API (forwarded to the AS), and `kbs-client` fetches the secret; an
+//! expired reference value takes it away; killing `grpc-as` gives clients a 503 problem naming
+//! the AS and changes no stored data; restarting it on the same port restores service without
+//! restarting `kbs`.
+//!
+//! The AS signs tokens with the attestation-service crate's test signer (leaf + root in
+//! `x5c`); the KBS trusts that root through `[attestation_token] trusted_certs_paths`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use common::{ADMIN_AUDIENCE, ADMIN_ISSUER, Kbs, KbsEnv};
+use kbs_client::{ClientError, policies};
+use serde_json::{Value, json};
+
+const PATH: &str = "default/test/secret";
+const SECRET: &[u8] = b"secret released by a remote AS";
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// The attestation-service crate's token-signer fixtures (test-only keys, valid until 2126).
+const SIGNER_DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../attestation-service/testdata/signer"
+);
+/// The problem type of an unreachable AS.
+const UNAVAILABLE: &str = "AttestationServiceUnavailable";
+
+/// The sample TEE is affirming only while reference value `svn` lists its svn.
+const AS_POLICY: &str = r#"package policy
+import rego.v1
+
+default executables := 33
+default hardware := 97
+default configuration := 36
+
+executables := 3 if {
+	input.sample
+	input.sample.svn in query_reference_value("svn")
+}
+
+hardware := 2 if {
+	input.sample
+	input.sample.svn in query_reference_value("svn")
+}
+
+configuration := 2 if input.sample
+
+trust_claims := {
+	"executables": executables,
+	"hardware": hardware,
+	"configuration": configuration,
+	"file-system": 0,
+	"instance-identity": 0,
+	"runtime-opaque": 0,
+	"storage-opaque": 0,
+	"sourced-data": 0,
+}
+"#;
+
+/// The binaries of the other packages, built like `common::kbs_client_bin` builds the CLI.
+struct Bins {
+    rvps: PathBuf,
+    rvps_tool: PathBuf,
+    grpc_as: PathBuf,
+    kbs_client: PathBuf,
+}
+
+fn build_bins() -> Bins {
+    let kbs = PathBuf::from(env!("CARGO_BIN_EXE_kbs"));
+    let dir = kbs.parent().unwrap().to_owned();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
+    let mut build = Command::new(cargo);
+    build.args([
+        "build",
+        "--offline",
+        "--quiet",
+        "-p",
+        "rvps",
+        "-p",
+        "attestation-service",
+        "-p",
+        "kbs-client",
+        "--bin",
+        "rvps",
+        "--bin",
+        "rvps-tool",
+        "--bin",
+        "grpc-as",
+        "--bin",
+        "kbs-client",
+    ]);
+    if dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    assert!(
+        build.status().unwrap().success(),
+        "building the binaries failed"
+    );
+    let bin = |name: &str| {
+        let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+        assert!(path.exists(), "{} missing", path.display());
+        path
+    };
+    Bins {
+        rvps: bin("rvps"),
+        rvps_tool: bin("rvps-tool"),
+        grpc_as: bin("grpc-as"),
+        kbs_client: bin("kbs-client"),
+    }
+}
+
+/// A service process that prints `<name> listening on <ip:port>`; killed on drop.
+struct Service {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Service {
+    fn start(bin: &Path, args: &[&str], name: &str, log: PathBuf) -> Self {
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut child = Command::new(bin)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        // keeps draining stdout so the service never blocks on a full pipe
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let prefix = format!("{name} listening on ");
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = line.trim().strip_prefix(&prefix) {
+                        let addr = addr.trim().parse().unwrap();
+                        return Self { child, addr, log };
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "{name} did not start:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+            }
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// SIGKILL, as a crashed service.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.pid()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write(path: &Path, text: &str) -> String {
+    std::fs::write(path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// The last certificate of the signer chain: the root the KBS trusts.
+fn signer_root(dir: &Path) -> PathBuf {
+    let chain = std::fs::read_to_string(Path::new(SIGNER_DIR).join("token-chain.pem")).unwrap();
+    let start = chain.rfind("-----BEGIN CERTIFICATE-----").unwrap();
+    let path = dir.join("as-root.pem");
+    std::fs::write(&path, &chain[start..]).unwrap();
+    path
+}
+
+fn kbs_config(env: &KbsEnv, as_addr: SocketAddr, trusted_root: &Path) -> String {
+    let admin_pub = env.dir.path().join("admin.pub.pem");
+    let storage = env.storage_dir();
+    format!(
+        r#"[http_server]
+sockets = ["127.0.0.1:0"]
+insecure_http = true
+
+[attestation_token]
+trusted_certs_paths = [{trusted_root:?}]
+
+[attestation_service]
+type = "coco_as_grpc"
+as_addr = "http://{as_addr}"
+pool_size = 4
+request_timeout_secs = 3
+
+[admin]
+authorization_mode = "AuthenticatedAuthorization"
+
+[admin.authentication.bearer_jwt]
+identity_providers = [{{ issuer = "{ADMIN_ISSUER}", audience = "{ADMIN_AUDIENCE}", public_key_uri = {admin_pub:?} }}]
+
+[admin.authorization.regex_acl]
+acls = [{{ role = "admin", allowed_endpoints = "^/kbs/.+$" }}]
+
+[storage_backend]
+storage_type = "LocalFs"
+
+[storage_backend.backends.local_fs]
+dir_path = {storage:?}
+
+[[plugins]]
+name = "resource"
+storage_backend_type = "kvstorage"
+"#
+    )
+}
+
+fn run(bin: &Path, args: &[&str]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .env("NO_PROXY", "*")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `kbs-client get-resource`: the secret, or the CLI's stderr.
+fn cli_get(bins: &Bins, kbs: &Kbs) -> Result<Vec<u8>, String> {
+    let out = run(
+        &bins.kbs_client,
+        &["--url", &kbs.url, "get-resource", "--path", PATH],
+    );
+    if out.status.success() {
+        Ok(STANDARD.decode(text(&out.stdout).trim()).unwrap())
+    } else {
+        Err(text(&out.stderr))
+    }
+}
+
+fn register_svn(bins: &Bins, dir: &Path, rvps: &Service, svn: &[&str]) {
+    let payload = STANDARD.encode(json!({ "svn": svn }).to_string());
+    let message = json!({"version": "0.1.0", "type": "sample", "payload": payload});
+    let file = write(&dir.join("svn-message.json"), &message.to_string());
+    let out = run(
+        &bins.rvps_tool,
+        &["register", "-p", &file, "-a", &rvps.url()],
+    );
+    assert!(
+        out.status.success(),
+        "rvps-tool register: {}",
+        text(&out.stderr)
+    );
+}
+
+fn assert_unavailable(err: &ClientError, as_addr: SocketAddr) {
+    assert_eq!(err.status(), Some(503), "{err}");
+    let problem = err.problem().unwrap();
+    assert_eq!(problem.variant(), Some(UNAVAILABLE), "{err}");
+    assert!(
+        problem.detail.contains(&format!(
+            "attestation service at http://{as_addr} is unavailable"
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kbs_rvps_and_grpc_as_as_three_processes() {
+    let bins = build_bins();
+    let env = KbsEnv::new();
+    let dir = env.dir.path().to_owned();
+
+    // rvps on LocalFs storage
+    let rvps_storage = dir.join("rvps-storage");
+    let rvps_config = write(
+        &dir.join("rvps.json"),
+        &json!({"storage": {"storage_type": "LocalFs",
+            "backends": {"local_fs": {"dir_path": rvps_storage}}}})
+        .to_string(),
+    );
+    let rvps = Service::start(
+        &bins.rvps,
+        &["-c", &rvps_config, "-a", "127.0.0.1:0"],
+        "rvps",
+        dir.join("rvps.stderr.log"),
+    );
+
+    // grpc-as: remote RVPS, LocalFs storage for its policies, token signer with an x5c chain
+    let as_storage = dir.join("as-storage");
+    let signer = Path::new(SIGNER_DIR);
+    let as_config = write(
+        &dir.join("as-config.json"),
+        &json!({
+            "storage_backend": {"storage_type": "LocalFs",
+                "backends": {"local_fs": {"dir_path": as_storage}}},
+            "rvps_config": {"type": "GrpcRemote", "address": rvps.url()},
+            "attestation_token_broker": {"signer": {
+                "key_path": signer.join("token-key-pkcs8.pem"),
+                "cert_path": signer.join("token-chain.pem"),
+            }},
+        })
+        .to_string(),
+    );
+    let start_as = |socket: &str, n: u32| {
+        Service::start(
+            &bins.grpc_as,
+            &["-c", &as_config, "-s", socket],
+            "grpc-as",
+            dir.join(format!("grpc-as-{n}.stderr.log")),
+        )
+    };
+    let grpc_as = start_as("127.0.0.1:0", 1);
+    let as_addr = grpc_as.addr;
+
+    // kbs, as a gRPC client of that AS
+    let root = signer_root(&dir);
+    std::fs::write(&env.config_path, kbs_config(&env, as_addr, &root)).unwrap();
+    let kbs = env.start();
+    let admin = env.admin_client(&kbs);
+    admin.set_resource(PATH, SECRET).await.unwrap();
+    admin
+        .set_resource_policy(policies::AFFIRMING)
+        .await
+        .unwrap();
+    // forwarded to the AS as SetAttestationPolicy
+    admin
+        .set_attestation_policy("default_cpu", AS_POLICY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nkbs:\n{}\nas:\n{}", kbs.stderr(), grpc_as.log()));
+
+    // no reference value yet: the AS does not affirm the sample TEE, the secret is refused
+    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
+    assert_eq!(
+        err.problem().unwrap().variant(),
+        Some("PolicyDeny"),
+        "{err}"
+    );
+    let err = cli_get(&bins, &kbs).unwrap_err();
+    assert!(err.contains("PolicyDeny"), "{err}");
+
+    // rvps-tool registers it in rvps; the KBS sees it through the AS, and releases the secret
+    register_svn(&bins, &dir, &rvps, &["1"]);
+    assert_eq!(
+        admin.query_reference_value("svn").await.unwrap(),
+        json!(["1"])
+    );
+    let got = cli_get(&bins, &kbs)
+        .unwrap_or_else(|e| panic!("{e}\nkbs:\n{}\nas:\n{}", kbs.stderr(), grpc_as.log()));
+    assert_eq!(got, SECRET);
+
+    // the reference value expires (the protocol has no expiry field or delete, so its stored
+    // record is given a past expiration): refused again, and it is gone for everyone
+    let record_path = rvps_storage.join("reference_value").join("svn");
+    let mut record: Value = serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    record["expiration"] = json!("2020-01-01T00:00:00Z");
+    std::fs::write(&record_path, record.to_string()).unwrap();
+    let err = cli_get(&bins, &kbs).unwrap_err();
+    assert!(err.contains("PolicyDeny"), "{err}");
+    let err = admin.query_reference_value("svn").await.unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err}");
+    let out = run(&bins.rvps_tool, &["query", "-r", "svn", "-a", &rvps.url()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    // a wrong value is refused too
+    register_svn(&bins, &dir, &rvps, &["9"]);
+    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
+    assert_eq!(
+        err.problem().unwrap().variant(),
+        Some("PolicyDeny"),
+        "{err}"
+    );
+
+    // registered again: released again; this guest keeps an attested session
+    register_svn(&bins, &dir, &rvps, &["1"]);
+    let attested = kbs.guest();
+    assert_eq!(
+        attested.get_resource(PATH).await.unwrap().as_slice(),
+        SECRET
+    );
+
+    // grpc-as is killed mid-test
+    let kbs_before = env.snapshot();
+    grpc_as.kill();
+    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
+    assert_unavailable(&err, as_addr);
+    let err = admin
+        .set_attestation_policy("default_cpu", "package policy\n")
+        .await
+        .unwrap_err();
+    assert_unavailable(&err, as_addr);
+    let err = admin.query_reference_value("svn").await.unwrap_err();
+    assert_unavailable(&err, as_addr);
+    let err = cli_get(&bins, &kbs).unwrap_err();
+    assert!(err.contains(UNAVAILABLE), "{err}");
+    assert!(err.contains("503"), "{err}");
+    // a session attested before keeps working: resources are the KBS's own
+    assert_eq!(
+        attested.get_resource(PATH).await.unwrap().as_slice(),
+        SECRET
+    );
+    // nothing was written: the KBS's store is as it was
+    assert_eq!(env.snapshot(), kbs_before);
+
+    // grpc-as restarts on the same port: the same kbs process serves again
+    let grpc_as = start_as(&as_addr.to_string(), 2);
+    assert_eq!(grpc_as.addr, as_addr);
+    let got = cli_get(&bins, &kbs)
+        .unwrap_or_else(|e| panic!("{e}\nkbs:\n{}\nas:\n{}", kbs.stderr(), grpc_as.log()));
+    assert_eq!(got, SECRET);
+    // the policy set through the KBS before the crash is still the AS's: it follows `svn`
+    // (the shipped default_cpu would also want launch_digest and the platform version)
+    register_svn(&bins, &dir, &rvps, &["9"]);
+    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
+    assert_eq!(
+        err.problem().unwrap().variant(),
+        Some("PolicyDeny"),
+        "{err}"
+    );
+    register_svn(&bins, &dir, &rvps, &["1"]);
+    assert_eq!(
+        kbs.guest().get_resource(PATH).await.unwrap().as_slice(),
+        SECRET
+    );
+
+    // an AS that stops answering (SIGSTOP) is unavailable after request_timeout_secs = 3
+    grpc_as.signal("-STOP");
+    let started = Instant::now();
+    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
+    let waited = started.elapsed();
+    grpc_as.signal("-CONT");
+    assert_unavailable(&err, as_addr);
+    // it waited for the timeout (a stopped process still accepts connections), not longer
+    assert!(
+        waited >= Duration::from_secs(3) && waited < Duration::from_secs(30),
+        "{waited:?}"
+    );
+    assert_eq!(
+        kbs.guest().get_resource(PATH).await.unwrap().as_slice(),
+        SECRET
+    );
+}
