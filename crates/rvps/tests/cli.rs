@@ -270,3 +270,16 @@ fn rvps_refuses_a_config_that_is_there_but_wrong() {
         "{stderr}"
     );
 }
+
+#[test]
+fn rvps_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rvps = Rvps::start(&local_fs_config(dir.path()));
+    let killed = Command::new("kill")
+        .args(["-TERM", &rvps.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = rvps.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

@@ -442,3 +442,45 @@ async fn the_wall_clock_rvps_serves_fresh_registrations() {
     assert_eq!(query(&mut client, "svn").await.as_deref(), Some(r#"["1"]"#));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn remote_rvps_reuses_one_connection_for_every_call_and_clone() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tonic::codegen::tokio_stream::StreamExt as _;
+    use tonic::codegen::tokio_stream::wrappers::TcpListenerStream;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let incoming = TcpListenerStream::new(listener).map(move |connection| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        connection
+    });
+    let task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(rvps::grpc::RvpsService::new(memory_rvps()).into_server())
+            .serve_with_incoming(incoming),
+    );
+
+    let remote = RemoteRvps::connect_lazy(&addr.to_string()).unwrap();
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        0,
+        "lazy: no connection yet"
+    );
+    remote
+        .register(&sample_message(&json!({"svn": ["1"]})))
+        .await
+        .unwrap();
+    let clone = remote.clone();
+    let (a, b) = tokio::join!(remote.query("svn"), clone.query("svn"));
+    assert_eq!(a.unwrap(), Some(json!(["1"])));
+    assert_eq!(b.unwrap(), Some(json!(["1"])));
+    for _ in 0..5 {
+        remote.query("svn").await.unwrap();
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    task.abort();
+}
