@@ -515,3 +515,33 @@ fn the_root_ca_crl_comes_from_the_cdp_on_intel_pcs_and_the_endpoint_on_a_pccs() 
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_tcb_info_without_next_update_is_refused_and_not_cached() {
+    let mut serving = serving("tdx_quote_4");
+    serving.collateral.tcb_info = serving
+        .collateral
+        .tcb_info
+        .replace("\"nextUpdate\"", "\"nextUpdat\"");
+    let pccs = Pccs::start(serving, false).await;
+    let cache = Arc::new(CollateralCache::in_memory());
+    let fetcher = Fetcher::new(cache.clone(), quick_policy()).unwrap();
+    let source = pccs_source(&pccs.base, fetcher, "2023-06-28T00:00:00Z");
+    let err = source
+        .collateral(&request_for("tdx_quote_4"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            CollateralError::Fetch(FetchError::Unexpected { url, expected: "a TCB info with its issuer chain" })
+                if url.contains("/tcb?")
+        ),
+        "{err:?}"
+    );
+    let keys = cache.keys().await.unwrap();
+    assert!(
+        keys.iter().all(|key| !key.as_str().contains("/tcb/")),
+        "{keys:?}"
+    );
+}
