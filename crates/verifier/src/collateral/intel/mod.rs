@@ -6,6 +6,13 @@
 //! one thing a source must preserve is the exact text Intel signed: TCB info and QE identity
 //! signatures cover the raw bytes of the inner JSON object, so they are carried as text and
 //! never re-serialised (see [`bundle`]).
+//!
+//! Sources: [`pcs::PcsSource`] (Intel PCS or a PCCS, through the shared fetcher and its cache),
+//! [`offline::FileSource`] (one collateral file), [`offline::DirSource`] (a directory of them)
+//! and [`SourceList`] (several, tried in order). [`DcapVerifierConfig`] builds them from
+//! `verifier_config.dcap_verifier`; verifiers get theirs from
+//! [`crate::VerifierContext::dcap_collateral`], which also honours an offline collateral
+//! directory (`<dir>/intel/bundles/`).
 
 pub mod bundle;
 pub mod config;
