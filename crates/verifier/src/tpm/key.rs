@@ -6,8 +6,12 @@ use aws_lc_rs::signature::{
     ECDSA_P384_SHA256_ASN1, ECDSA_P384_SHA384_ASN1, ECDSA_P384_SHA512_ASN1, ECDSA_P521_SHA256_ASN1,
     ECDSA_P521_SHA384_ASN1, ECDSA_P521_SHA512_ASN1, UnparsedPublicKey, VerificationAlgorithm,
 };
-use x509_cert::der::Decode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use x509_cert::der::asn1::UintRef;
 use x509_cert::der::oid::ObjectIdentifier;
+use x509_cert::der::{Decode, Reader, SliceReader};
 use x509_cert::spki::SubjectPublicKeyInfoRef;
 
 use super::TpmError;
@@ -40,8 +44,15 @@ pub enum EccCurve {
 /// e.g. against a list of known AK hashes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AkPublic {
-    /// RSA: the PKCS#1 `RSAPublicKey` DER.
-    Rsa(Vec<u8>),
+    /// RSA: the PKCS#1 `RSAPublicKey` DER, and its modulus and exponent (big-endian).
+    Rsa {
+        /// `RSAPublicKey` DER, as aws-lc-rs verifies with it.
+        der: Vec<u8>,
+        /// The modulus.
+        n: Vec<u8>,
+        /// The public exponent.
+        e: Vec<u8>,
+    },
     /// ECC: the curve and the uncompressed point.
     Ecc(EccCurve, Vec<u8>),
 }
@@ -58,7 +69,9 @@ impl AkPublic {
             .ok_or_else(|| malformed("public key bit string has unused bits".into()))?
             .to_vec();
         if spki.algorithm.oid == RSA_ENCRYPTION {
-            return Ok(Self::Rsa(key));
+            let (n, e) = rsa_components(&key)
+                .map_err(|err| malformed(format!("not a pkcs#1 rsa public key: {err}")))?;
+            return Ok(Self::Rsa { der: key, n, e });
         }
         if spki.algorithm.oid != EC_PUBLIC_KEY {
             return Err(malformed(format!(
@@ -78,10 +91,44 @@ impl AkPublic {
     /// `rsa`, `ecc-nist-p256`, ... for messages and claims.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Rsa(_) => "rsa",
+            Self::Rsa { .. } => "rsa",
             Self::Ecc(EccCurve::P256, _) => "ecc-nist-p256",
             Self::Ecc(EccCurve::P384, _) => "ecc-nist-p384",
             Self::Ecc(EccCurve::P521, _) => "ecc-nist-p521",
+        }
+    }
+
+    /// The key as a JWK (RFC 7518 §6): `{"kty": "RSA", "n", "e"}` or `{"kty": "EC", "crv",
+    /// "x", "y"}`, base64url without padding.
+    pub fn jwk(&self) -> Value {
+        match self {
+            Self::Rsa { n, e, .. } => json!({
+                "kty": "RSA",
+                "n": URL_SAFE_NO_PAD.encode(n),
+                "e": URL_SAFE_NO_PAD.encode(e),
+            }),
+            Self::Ecc(curve, point) => {
+                let (crv, size) = match curve {
+                    EccCurve::P256 => ("P-256", 32),
+                    EccCurve::P384 => ("P-384", 48),
+                    EccCurve::P521 => ("P-521", 66),
+                };
+                // Checked uncompressed points have exactly 1 + 2 × size bytes; anything else
+                // (compressed, hybrid) has no coordinates to give.
+                let coordinates = point
+                    .split_first()
+                    .filter(|(tag, rest)| **tag == 4 && rest.len() == 2 * size)
+                    .map(|(_, rest)| rest.split_at(size));
+                match coordinates {
+                    Some((x, y)) => json!({
+                        "kty": "EC",
+                        "crv": crv,
+                        "x": URL_SAFE_NO_PAD.encode(x),
+                        "y": URL_SAFE_NO_PAD.encode(y),
+                    }),
+                    None => json!({"kty": "EC", "crv": crv}),
+                }
+            }
         }
     }
 
@@ -100,7 +147,7 @@ impl AkPublic {
         let (algorithm, key, sig): (&'static dyn VerificationAlgorithm, &[u8], Vec<u8>) =
             match (self, signature) {
                 (
-                    Self::Rsa(key),
+                    Self::Rsa { der: key, .. },
                     TpmSignature::Rsa {
                         scheme, signature, ..
                     },
@@ -137,4 +184,15 @@ impl AkPublic {
             .verify(message, &sig)
             .map_err(|_| TpmError::QuoteSignature)
     }
+}
+
+/// The modulus and exponent of a DER `RSAPublicKey ::= SEQUENCE { n INTEGER, e INTEGER }`.
+fn rsa_components(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), x509_cert::der::Error> {
+    let mut reader = SliceReader::new(der)?;
+    let (n, e) = reader.sequence(|seq| {
+        let n = UintRef::decode(seq)?;
+        let e = UintRef::decode(seq)?;
+        Ok((n.as_bytes().to_vec(), e.as_bytes().to_vec()))
+    })?;
+    reader.finish((n, e))
 }

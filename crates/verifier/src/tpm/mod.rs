@@ -26,7 +26,7 @@
 //!
 //! Claims: upstream's `report_data` (hex nonce), `init_data` (hex PCR8) and `pcr00`…`pcr23`
 //! at the top level (only PCRs the quote covers), plus `ak_public`, `ak_public_sha256`,
-//! `ak_type` and the quote's `quote` fields.
+//! `ak_type`, `ak_jwk` and the quote's `quote` fields.
 
 mod error;
 mod key;
@@ -122,6 +122,8 @@ pub struct TpmClaims {
     pub ak_public_sha256: String,
     /// `rsa`, `ecc-nist-p256`, ...
     pub ak_type: String,
+    /// The AK as a JWK.
+    pub ak_jwk: Value,
     /// Quote fields.
     pub quote: QuoteClaims,
     /// `pcr00`…`pcr23` (hex) of the quoted PCRs.
@@ -232,6 +234,7 @@ pub fn verify(
         ak_public: STANDARD.encode(&decoded.ak_der),
         ak_public_sha256: hex::encode(digest(&SHA256, &decoded.ak_der)),
         ak_type: ak.kind().into(),
+        ak_jwk: ak.jwk(),
         quote: QuoteClaims {
             qualified_signer: hex::encode(&attest.qualified_signer),
             clock: attest.clock,

@@ -7,6 +7,7 @@ use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
     RSA_PKCS1_SHA256, RSA_PSS_SHA384, RsaEncoding, RsaKeyPair,
 };
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
 use super::*;
@@ -66,6 +67,19 @@ fn sample_verifies_without_report_data_with_the_manifest_values() {
     assert_eq!(claims["pcr23"], "0".repeat(64));
     assert!(claims.get("pcr24").is_none());
     assert_eq!(claims["ak_type"], "rsa");
+    assert_eq!(claims["ak_jwk"]["kty"], "RSA");
+    assert_eq!(claims["ak_jwk"]["e"], "AQAB");
+    // 2048-bit modulus: 256 bytes, 342 base64url characters.
+    assert_eq!(claims["ak_jwk"]["n"].as_str().unwrap().len(), 342);
+    assert_eq!(
+        claims["ak_public_sha256"],
+        hex::encode(digest(
+            &SHA256,
+            &STANDARD
+                .decode(sample_json()["ak_public"].as_str().unwrap())
+                .unwrap()
+        ))
+    );
     assert_eq!(claims["quote"]["signature_scheme"], "rsassa");
     assert_eq!(claims["quote"]["pcr_bank"], "sha256");
 }
@@ -554,6 +568,13 @@ fn ecdsa_p256_and_p384_quotes_verify() {
     );
     let claims = check(&json, &REPORT_DATA, &INIT_DATA).unwrap();
     assert_eq!(claims.ak_type, "ecc-nist-p256");
+    let spki = STANDARD
+        .decode(json["ak_public"].as_str().unwrap())
+        .unwrap();
+    let point = &spki[spki.len() - 65..];
+    assert_eq!(claims.ak_jwk["crv"], "P-256");
+    assert_eq!(claims.ak_jwk["x"], URL_SAFE_NO_PAD.encode(&point[1..33]));
+    assert_eq!(claims.ak_jwk["y"], URL_SAFE_NO_PAD.encode(&point[33..]));
     assert_eq!(claims.quote.signature_scheme, "ecdsa");
 
     let json = ecdsa_evidence(
@@ -663,4 +684,17 @@ fn sha1_and_unknown_schemes_are_unsupported() {
 fn malformed_evidence_json_is_reported_as_such() {
     let err = serde_json::from_value::<TpmEvidence>(json!({"ak_public": "x"})).unwrap_err();
     assert!(err.to_string().contains("tpm_quote"), "{err}");
+}
+
+#[test]
+fn rsa_spki_whose_key_is_not_pkcs1_is_malformed() {
+    // rsaEncryption SPKI wrapping a bit string that is not an RSAPublicKey.
+    let spki = [
+        0x30, 0x16, 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+        0x05, 0x00, 0x03, 0x05, 0x00, 0x02, 0x01, 0x05, 0x00,
+    ];
+    assert!(matches!(
+        AkPublic::from_spki_der(&spki),
+        Err(TpmError::MalformedAkPublic { .. })
+    ));
 }
