@@ -72,6 +72,15 @@ pub enum Error {
     #[error(transparent)]
     Vtpm(#[from] crate::vtpm::VtpmError),
 
+    /// A confidential-computing event log is malformed or does not replay to the quoted
+    /// measurement registers.
+    #[error(transparent)]
+    EventLog(#[from] crate::eventlog::EventLogError),
+
+    /// An Intel DCAP quote (TDX, SGX) failed a check (the variant names which).
+    #[error(transparent)]
+    Dcap(#[from] crate::dcap::DcapError),
+
     /// Arm CCA evidence failed a check (the variant names which).
     #[error(transparent)]
     Cca(#[from] crate::cca::CcaError),

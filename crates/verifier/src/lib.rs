@@ -24,6 +24,7 @@
 //! ```
 
 pub mod az_snp_vtpm;
+pub mod az_tdx_vtpm;
 pub mod cca;
 mod claims;
 mod clock;
@@ -37,7 +38,9 @@ pub mod eventlog;
 pub mod nvidia;
 mod registry;
 pub mod sample;
+pub mod sgx;
 pub mod snp;
+pub mod tdx;
 #[cfg(test)]
 mod test_support;
 pub mod tpm;

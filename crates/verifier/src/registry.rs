@@ -5,11 +5,14 @@ use std::sync::Arc;
 use kbs_types::Tee;
 
 use crate::az_snp_vtpm::AzSnpVtpm;
+use crate::az_tdx_vtpm::AzTdxVtpm;
 use crate::cca::Cca;
 use crate::csv::Csv;
 use crate::nvidia::Nvidia;
 use crate::sample::{Sample, SampleDevice};
+use crate::sgx::Sgx;
 use crate::snp::Snp;
+use crate::tdx::{Tdx, common::dcap_source};
 use crate::tpm::Tpm;
 use crate::{Error, Verifier, VerifierConfig, VerifierContext};
 
@@ -29,9 +32,10 @@ pub fn verifier_for(tee: Tee, config: &VerifierConfig) -> Result<Arc<dyn Verifie
         Tee::Cca => Ok(Arc::new(Cca::from_config(config.cca_verifier.as_ref())?)),
         Tee::Tpm => Ok(Arc::new(Tpm)),
         Tee::Nvidia => Ok(Arc::new(Nvidia::default())),
-        Tee::AzTdxVtpm | Tee::Sgx | Tee::Tdx | Tee::Se | Tee::HygonDcu | Tee::NvidiaDpu => {
-            Err(Error::Unsupported { tee })
+        Tee::Tdx | Tee::Sgx | Tee::AzTdxVtpm => {
+            verifier_for_with(tee, config, &VerifierContext::new())
         }
+        Tee::Se | Tee::HygonDcu | Tee::NvidiaDpu => Err(Error::Unsupported { tee }),
     }
 }
 
@@ -53,6 +57,18 @@ pub fn verifier_for_with(
         Tee::AzSnpVtpm => Ok(Arc::new(AzSnpVtpm::new(context.clock()))),
         Tee::Nvidia => Ok(Arc::new(Nvidia::new(context.clock()))),
         Tee::Csv => Ok(Arc::new(context.csv(config.csv_verifier.as_ref())?)),
+        Tee::Tdx => {
+            let source = dcap_source(config.dcap_verifier.as_ref(), context)?;
+            Ok(Arc::new(Tdx::new(source, context.clock())))
+        }
+        Tee::Sgx => {
+            let source = dcap_source(config.dcap_verifier.as_ref(), context)?;
+            Ok(Arc::new(Sgx::new(source, context.clock())))
+        }
+        Tee::AzTdxVtpm => {
+            let source = dcap_source(config.dcap_verifier.as_ref(), context)?;
+            Ok(Arc::new(AzTdxVtpm::new(source, context.clock())))
+        }
         _ => verifier_for(tee, config),
     }
 }
@@ -71,7 +87,7 @@ mod tests {
     #[test]
     fn hardware_tees_are_unsupported_for_now() {
         let config = VerifierConfig::default();
-        for tee in [Tee::Tdx, Tee::NvidiaDpu] {
+        for tee in [Tee::Se, Tee::NvidiaDpu] {
             let err = verifier_for(tee, &config).err().unwrap();
             assert_eq!(err, Error::Unsupported { tee });
         }

@@ -449,3 +449,80 @@ fn nvidia_gpu_evidence_verifies_at_the_manifest_time_as_gpu0() {
     let line = stderr_line(&output);
     assert!(line.contains("nonce does not match"), "{line}");
 }
+
+/// `tdx_quote_4`'s manifest time and report data (testdata README §3, §4).
+const TDX_AT: &str = "2023-06-28T00:00:00Z";
+const TDX_REPORT_DATA: &str = "7c71fe2c86eff65a7cf8dbc22b3275689fd0464a267baced1bf94fc1324656ae\
+                               b755da3d44d098c0c87382f3a5f85b45c8a28fee1d3bdb38342bf96671501429";
+
+fn verify_dcap(tee: &str, evidence: &str, at: &str, report_data: &str) -> Output {
+    run(&[
+        "--tee",
+        tee,
+        "--evidence",
+        &testdata(evidence),
+        "--collateral-dir",
+        &testdata("collateral"),
+        "--at",
+        at,
+        "--report-data",
+        report_data,
+    ])
+}
+
+#[test]
+fn tdx_quote_verifies_with_intel_collateral_from_the_offline_dir() {
+    let output = verify_dcap(
+        "tdx",
+        "wrapped/tdx/tdx_quote_4.json",
+        TDX_AT,
+        TDX_REPORT_DATA,
+    );
+    assert!(output.status.success(), "{output:?}");
+    let claims: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(claims["cpu0"]["tcb_status"], "UpToDate");
+    assert_eq!(
+        claims["cpu0"]["quote"]["body"]["mr_td"],
+        "705ee9381b8633a9fbe532b52345e8433343d2868959f57889d84ca377c395b6\
+         89cac1599ccea1b7d420483a9ce5f031"
+    );
+}
+
+#[test]
+fn tdx_event_log_that_does_not_replay_exits_1_naming_the_replay() {
+    let output = verify_dcap(
+        "tdx",
+        "wrapped/tdx/tdx_quote_4.with-unrelated-ccel.json",
+        TDX_AT,
+        TDX_REPORT_DATA,
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let line = stderr_line(&output);
+    assert!(
+        line.starts_with("event log replay does not match the quote: rtmr0"),
+        "{line}"
+    );
+}
+
+#[test]
+fn sgx_and_az_tdx_vtpm_verify_with_the_offline_dir() {
+    let output = verify_dcap(
+        "sgx",
+        "wrapped/sgx/occlum_quote.json",
+        "2025-09-01T00:00:00Z",
+        "74657374",
+    );
+    assert!(output.status.success(), "{output:?}");
+    let claims: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(claims["cpu0"]["tcb_status"], "OutOfDate");
+
+    let output = verify_dcap(
+        "az-tdx-vtpm",
+        "evidence/az-tdx-vtpm/evidence-v1.json",
+        "2025-11-05T00:00:00Z",
+        "6368616c6c656e6765",
+    );
+    assert!(output.status.success(), "{output:?}");
+    let claims: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(claims["cpu0"]["report_data"], "6368616c6c656e6765");
+}

@@ -1,0 +1,225 @@
+//! What the three DCAP verifiers (`tdx`, `sgx`, `az-tdx-vtpm`) share: collateral lookup and
+//! quote verification, the report-data rule, and the DCAP claims (verifiers spec §3.2).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_lc_rs::digest::{self, SHA256};
+
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::collateral::intel::config::DcapVerifierConfig;
+use crate::collateral::intel::offline::DirSource;
+use crate::collateral::intel::{DcapCollateral, DcapCollateralSource};
+use crate::dcap::{self, Quote, SgxType, VerifiedCollateral, VerifiedQuote};
+use crate::{Error, ReportData, VerifierContext};
+
+/// The DCAP collateral source of a verifier made in `context` with the `dcap_verifier` table:
+/// with an offline collateral directory only its `intel/bundles/` (collateral bundles in
+/// either format, chosen by FMSPC, TEE, PCK CA and the verification time), else the
+/// configured services (Intel PCS by default) through the context's fetcher.
+pub(crate) fn dcap_source(
+    dcap_verifier: Option<&serde_json::Map<String, Value>>,
+    context: &VerifierContext,
+) -> Result<Arc<dyn DcapCollateralSource>, Error> {
+    let config = DcapVerifierConfig::from_table(dcap_verifier)?;
+    if let Some(dir) = context.offline_collateral_dir() {
+        let bundles = dir.join("intel").join("bundles");
+        return Ok(Arc::new(DirSource::new(
+            bundles,
+            config.tcb_update_type,
+            context.clock(),
+        )));
+    }
+    config.sources(|| context.fetcher(), context.clock())
+}
+
+/// Looks up the collateral for `quote` (its FMSPC, TEE and PCK CA, read from the PCK leaf in
+/// the quote) and verifies the quote with it at `now` (Unix seconds). The collateral's own
+/// checks (signatures, chains, CRL issuers) come from `cache` when the same collateral was
+/// checked before; validity windows are checked at `now` on every call.
+pub(crate) async fn verify_quote(
+    quote: Quote,
+    collateral: &dyn DcapCollateralSource,
+    cache: &VerifiedCollateralCache,
+    now: u64,
+) -> Result<VerifiedQuote, Error> {
+    let request = dcap::collateral_request(&quote)?;
+    let collateral = collateral.collateral(&request).await?;
+    let checked = cache.verified(&collateral)?;
+    // A time past year 9999 cannot be represented; the epoch instead makes every
+    // certificate and collateral "not yet valid", which fails closed.
+    let now = i64::try_from(now)
+        .ok()
+        .and_then(|now| OffsetDateTime::from_unix_timestamp(now).ok())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    Ok(dcap::verify_with_collateral(quote, &checked, now)?)
+}
+
+/// Most distinct collateral sets kept checked (one per FMSPC, TEE and CA in use, times the
+/// few TCB info updates a year).
+const MAX_CACHED_COLLATERAL: usize = 64;
+
+/// Collateral whose quote-independent checks passed, by SHA-256 of its content.
+///
+/// Only what does not depend on time is cached ([`dcap::VerifiedCollateral`]); a different
+/// byte anywhere in the collateral is a different key, so a changed TCB info or CRL is
+/// checked again. Bounded: when full, it is emptied (collateral changes rarely).
+#[derive(Debug, Default)]
+pub(crate) struct VerifiedCollateralCache {
+    entries: Mutex<HashMap<[u8; 32], Arc<VerifiedCollateral>>>,
+}
+
+impl VerifiedCollateralCache {
+    /// The checked form of `collateral`, from the cache or checked now.
+    pub(crate) fn verified(
+        &self,
+        collateral: &DcapCollateral,
+    ) -> Result<Arc<VerifiedCollateral>, Error> {
+        let key = fingerprint(collateral);
+        if let Some(hit) = self.lock().get(&key) {
+            return Ok(hit.clone());
+        }
+        let checked = Arc::new(VerifiedCollateral::verify(collateral)?);
+        let mut entries = self.lock();
+        if entries.len() >= MAX_CACHED_COLLATERAL {
+            entries.clear();
+        }
+        entries.insert(key, checked.clone());
+        Ok(checked)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<VerifiedCollateral>>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// SHA-256 over every field of the collateral, each length-prefixed so that moving bytes
+/// between fields changes the key.
+fn fingerprint(collateral: &DcapCollateral) -> [u8; 32] {
+    let mut context = digest::Context::new(&SHA256);
+    let mut field = |bytes: &[u8]| {
+        context.update(&(bytes.len() as u64).to_le_bytes());
+        context.update(bytes);
+    };
+    field(collateral.tcb_info.as_bytes());
+    field(&collateral.tcb_info_signature);
+    for cert in &collateral.tcb_info_issuer_chain {
+        field(cert);
+    }
+    field(collateral.qe_identity.as_bytes());
+    field(&collateral.qe_identity_signature);
+    for cert in &collateral.qe_identity_issuer_chain {
+        field(cert);
+    }
+    field(&collateral.pck_crl);
+    for cert in &collateral.pck_crl_issuer_chain {
+        field(cert);
+    }
+    field(&collateral.root_ca_crl);
+    let mut key = [0u8; 32];
+    key.copy_from_slice(context.finish().as_ref());
+    key
+}
+
+/// Right-pads `data` with zeros to `len` bytes, or truncates it (upstream's
+/// `regularize_data`, verifiers spec §0.2).
+pub(crate) fn regularize(data: &[u8], len: usize) -> Vec<u8> {
+    let mut out = data.get(..len).unwrap_or(data).to_vec();
+    out.resize(len, 0);
+    out
+}
+
+/// The quote's 64-byte report data must be the expected report data padded or truncated to
+/// 64 bytes; with no expected value there is nothing to check.
+pub(crate) fn check_report_data(quoted: &[u8; 64], expected: &ReportData) -> Result<(), Error> {
+    let ReportData::Value(expected) = expected else {
+        return Ok(());
+    };
+    if regularize(expected, 64) != quoted.as_slice() {
+        return Err(Error::Mismatch {
+            field: "report_data",
+        });
+    }
+    Ok(())
+}
+
+/// The DCAP results as upstream's "custom" claims (QVL supplemental data, verifiers spec
+/// §3.2): `tcb_status`, `advisory_ids`, `collateral_expiration_status` ("0"/"1"), `tcb_date`,
+/// `earliest_issue_date`, `latest_issue_date`, `earliest_expiration_date` (RFC 3339),
+/// `pck_crl_num`, `root_ca_crl_num`, `tcb_eval_num` (numbers), `platform_provider_id` (hex
+/// PPID), `sgx_type`, the platform flags of scalable platforms, `root_key_id`, and
+/// `platform_instance_id` for PCK certificates of the Platform CA.
+pub(crate) fn insert_dcap_claims(verified: &VerifiedQuote, claims: &mut Map<String, Value>) {
+    let mut put = |name: &str, value: Value| {
+        claims.insert(name.to_owned(), value);
+    };
+    put("tcb_status", verified.tcb_status.to_string().into());
+    put(
+        "advisory_ids",
+        Value::Array(
+            verified
+                .advisory_ids
+                .iter()
+                .cloned()
+                .map(Value::String)
+                .collect(),
+        ),
+    );
+    let expired = if verified.collateral_expired {
+        "1"
+    } else {
+        "0"
+    };
+    put("collateral_expiration_status", expired.into());
+    if let Some(date) = &verified.tcb_date {
+        put("tcb_date", date.clone().into());
+    }
+    for (name, date) in [
+        ("earliest_issue_date", verified.earliest_issue_date),
+        ("latest_issue_date", verified.latest_issue_date),
+        (
+            "earliest_expiration_date",
+            verified.earliest_expiration_date,
+        ),
+    ] {
+        if let Ok(text) = date.format(&Rfc3339) {
+            put(name, text.into());
+        }
+    }
+    if let Some(number) = verified.pck_crl_num {
+        put("pck_crl_num", number.into());
+    }
+    if let Some(number) = verified.root_ca_crl_num {
+        put("root_ca_crl_num", number.into());
+    }
+    // Upstream reports the root CA CRL number here (a bug); this is the TCB evaluation number.
+    put("tcb_eval_num", verified.tcb_eval_num.into());
+    let pck = &verified.pck;
+    put("platform_provider_id", hex::encode(pck.ppid).into());
+    put("sgx_type", pck.sgx_type.to_string().into());
+    if pck.sgx_type != SgxType::Standard {
+        let flags = pck.configuration.unwrap_or_default();
+        put(
+            "is_dynamic_platform",
+            flags.dynamic_platform.unwrap_or(false).into(),
+        );
+        put("is_cached_keys", flags.cached_keys.unwrap_or(false).into());
+        put("is_smt_enabled", flags.smt_enabled.unwrap_or(false).into());
+    }
+    put("root_key_id", hex::encode(verified.root_key_id).into());
+    if let Some(id) = pck.platform_instance_id {
+        // Upstream prints the 16 bytes in reverse order (its golden claims for tdx_quote_4
+        // and occlum_quote); kept so policies written against upstream compare equal.
+        let mut reversed = id;
+        reversed.reverse();
+        put("platform_instance_id", hex::encode(reversed).into());
+    }
+}
