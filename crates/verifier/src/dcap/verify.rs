@@ -551,3 +551,17 @@ fn supplemental_dates(chain: &[DcapCert], collateral: &VerifiedCollateral) -> (i
 fn datetime(unix: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
+
+#[cfg(test)]
+impl VerifiedCollateral {
+    /// Test access: edits the parsed TCB Info after its signature was checked, to reach TCB
+    /// matching branches no Intel-signed sample exercises.
+    pub(crate) fn tcb_info_mut(&mut self) -> &mut TcbInfo {
+        &mut self.tcb_info
+    }
+
+    /// Test access: as [`VerifiedCollateral::tcb_info_mut`], for the QE Identity.
+    pub(crate) fn qe_identity_mut(&mut self) -> &mut QeIdentity {
+        &mut self.qe_identity
+    }
+}
