@@ -1,6 +1,7 @@
 //! `cca`: Arm CCA realms, attested by the CCA attestation token (verifiers spec §7).
 //!
-//! Evidence is `{"token": [u8, …]}`: a CBOR collection (tag 399, or the CMW tag 907) of the
+//! Evidence is `{"token": [u8, …]}` (also accepted serialised into a JSON string, as the
+//! attester's text may arrive): a CBOR collection (tag 399, or the CMW tag 907) of the
 //! platform token, a COSE_Sign1 by the platform's CPAK, and the realm token, a COSE_Sign1 by
 //! the realm attestation key (RAK) that the platform token vouches for. [`verify`] checks,
 //! in trust order:
@@ -168,6 +169,33 @@ struct CcaEvidence {
     token: Vec<u8>,
 }
 
+/// Longest evidence accepted as a JSON string: a maximal token as an array of numbers.
+const MAX_EVIDENCE_STRING: usize = 5 * MAX_TOKEN_SIZE;
+
+impl CcaEvidence {
+    /// `{"token": [...]}`, or that object serialised into a JSON string: the guest attester
+    /// returns its evidence as a JSON text, which some clients embed as a string (upstream
+    /// unwraps it the same way).
+    fn from_json(evidence: &Value) -> Result<Self, Error> {
+        let malformed = |reason: String| Error::MalformedEvidence {
+            tee: Tee::Cca,
+            reason,
+        };
+        match evidence {
+            Value::String(text) => {
+                if text.len() > MAX_EVIDENCE_STRING {
+                    return Err(malformed(format!(
+                        "evidence string of {} bytes, at most {MAX_EVIDENCE_STRING} accepted",
+                        text.len()
+                    )));
+                }
+                serde_json::from_str(text).map_err(|err| malformed(err.to_string()))
+            }
+            other => Self::deserialize(other).map_err(|err| malformed(err.to_string())),
+        }
+    }
+}
+
 /// The `cca` [`Verifier`], with its trust anchors and reference values.
 #[derive(Debug, Clone, Default)]
 pub struct Cca {
@@ -198,11 +226,7 @@ impl Verifier for Cca {
         expected_report_data: &ReportData,
         expected_init_data_hash: &InitDataHash,
     ) -> Result<Vec<(TeeEvidenceClaims, TeeClass)>, Error> {
-        let evidence =
-            CcaEvidence::deserialize(evidence).map_err(|err| Error::MalformedEvidence {
-                tee: Tee::Cca,
-                reason: err.to_string(),
-            })?;
+        let evidence = CcaEvidence::from_json(evidence)?;
         let claims = verify(
             &evidence.token,
             expected_report_data,

@@ -789,3 +789,34 @@ fn sample_claims_are_as_decoded() {
     assert_eq!(rak_claim.len(), 97);
     assert!(!parts.realm_tagged || parts.realm.protected.header.alg.is_some());
 }
+
+#[tokio::test]
+async fn evidence_serialised_into_a_json_string_is_accepted() {
+    let verifier = Cca::new(anchors_only());
+    let evidence = json_file("wrapped/cca/cca-example-token.json");
+    let as_string = serde_json::Value::String(evidence.to_string());
+    let entries = verifier
+        .evaluate(&as_string, &report_data(), &InitDataHash::NotProvided)
+        .await
+        .unwrap();
+    assert_eq!(
+        entries[0].0.as_map()["report_data"],
+        json!(EXPECTED_REPORT_DATA)
+    );
+    for bad in [json!("not json"), json!({"token": "AQID"}), json!([1, 2])] {
+        let err = verifier
+            .evaluate(&bad, &report_data(), &InitDataHash::NotProvided)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::MalformedEvidence { tee: Tee::Cca, .. }),
+            "{err}"
+        );
+    }
+    let huge = serde_json::Value::String(" ".repeat(MAX_EVIDENCE_STRING + 1));
+    let err = verifier
+        .evaluate(&huge, &report_data(), &InitDataHash::NotProvided)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("at most"), "{err}");
+}
