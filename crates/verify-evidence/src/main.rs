@@ -36,7 +36,7 @@ use verifier::{
     about = "Verify TEE evidence and print its claims"
 )]
 struct Args {
-    /// The TEE, by its wire name: snp, az-snp-vtpm, csv, sample, ...
+    /// The TEE, by its wire name: snp, az-snp-vtpm, tdx, sgx, az-tdx-vtpm, csv, sample, ...
     #[arg(long, value_parser = parse_tee)]
     tee: Tee,
 
@@ -52,8 +52,8 @@ struct Args {
     #[arg(long, value_parser = parse_hex)]
     init_data_digest: Option<Hex>,
 
-    /// Offline collateral directory (`amd/kds-store/`, `csv/hsk_cek/`); without it, collateral
-    /// missing from the evidence is fetched from the vendor's service.
+    /// Offline collateral directory (`amd/kds-store/`, `csv/hsk_cek/`, `intel/bundles/`);
+    /// without it, collateral missing from the evidence is fetched from the vendor's service.
     #[arg(long)]
     collateral_dir: Option<PathBuf>,
 

@@ -406,3 +406,21 @@ fn malformed_evidence_is_refused_by_field() {
         Err(Error::MalformedEvidence { .. })
     ));
 }
+
+#[tokio::test]
+async fn collateral_for_another_platform_fails_naming_the_fmspc() {
+    // A source that answers with tdx_quote_6's collateral (FMSPC 00A06D080000) for quote 4.
+    let verifier = Tdx::new(
+        Arc::new(Fixed::bundle("tdx_quote_6")),
+        Arc::new(FixedClock(QUOTE_6_TIME)),
+    );
+    let err = verifier
+        .evaluate(
+            &wrapped("tdx_quote_4"),
+            &report_data(QUOTE_4_REPORT_DATA),
+            &InitDataHash::NotProvided,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("fmspc mismatch"), "{err}");
+}
