@@ -473,6 +473,9 @@ async fn kbs_rvps_and_grpc_as_as_three_processes() {
     let waited = started.elapsed();
     grpc_as.signal("-CONT");
     assert_unavailable(&err, as_addr);
+    // "no answer to AttestationEvaluate within 3 s" on a connected channel, "no connection
+    // within 3 s" on one that connects now
+    assert!(err.problem().unwrap().detail.contains("within 3 s"), "{err}");
     // it waited for the timeout (a stopped process still accepts connections), not longer
     assert!(
         waited >= Duration::from_secs(3) && waited < Duration::from_secs(30),

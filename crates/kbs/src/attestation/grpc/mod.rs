@@ -103,6 +103,11 @@ impl GrpcSettings {
         }
     }
 
+    /// How long connecting (TCP and the HTTP/2 handshake) may take.
+    pub fn connect_timeout(&self) -> Duration {
+        CONNECT_TIMEOUT.min(self.request_timeout)
+    }
+
     /// Checks the address and pool size and builds the endpoint every channel connects to.
     pub fn endpoint(&self) -> Result<Endpoint, Error> {
         let uri = self.uri();
@@ -140,7 +145,7 @@ impl GrpcSettings {
             });
         }
         Ok(endpoint
-            .connect_timeout(CONNECT_TIMEOUT.min(self.request_timeout))
+            .connect_timeout(self.connect_timeout())
             .tcp_nodelay(true)
             .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
             .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
@@ -265,6 +270,7 @@ pub struct GrpcBackend {
     channels: Vec<Channel>,
     next: AtomicUsize,
     request_timeout: Duration,
+    connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for GrpcBackend {
@@ -290,6 +296,7 @@ impl GrpcBackend {
             channels,
             next: AtomicUsize::new(0),
             request_timeout: settings.request_timeout,
+            connect_timeout: settings.connect_timeout(),
         })
     }
 
@@ -335,7 +342,7 @@ impl GrpcBackend {
             tracing::warn!(as_addr = %self.addr, %operation, code = ?status.code(), "attestation service unreachable");
             Error::Unavailable {
                 addr: self.addr.clone(),
-                reason: transport_reason(status),
+                reason: transport_reason(status, self.connect_timeout),
             }
         } else {
             Error::Remote {
@@ -366,8 +373,19 @@ fn is_transport_failure(status: &Status) -> bool {
 }
 
 /// The status message followed by every cause not already in it ("tcp connect error:
-/// Connection refused (os error 111)").
-fn transport_reason(status: &Status) -> String {
+/// Connection refused (os error 111)"), or what timed out.
+fn transport_reason(status: &Status, connect_timeout: Duration) -> String {
+    let mut chain = std::error::Error::source(status);
+    while let Some(cause) = chain {
+        // the only tonic-side timeout configured is the connect timeout
+        if cause.is::<tonic::TimeoutExpired>() {
+            return format!(
+                "no connection within {} s (TCP connect or HTTP/2 handshake timed out)",
+                connect_timeout.as_secs_f64()
+            );
+        }
+        chain = cause.source();
+    }
     let mut reason = status.message().to_owned();
     let mut source = std::error::Error::source(status);
     while let Some(cause) = source {

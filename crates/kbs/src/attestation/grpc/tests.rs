@@ -337,7 +337,15 @@ fn transport_failures_are_told_from_answers_of_the_as() {
     let local = Status::from_error(Box::new(std::io::Error::other("connection reset")));
     assert_eq!(local.code(), Code::Unknown);
     assert!(is_transport_failure(&local));
-    assert!(transport_reason(&local).contains("connection reset"));
+    assert!(transport_reason(&local, Duration::from_secs(1)).contains("connection reset"));
+    let timed_out = Status::from_error(Box::new(tonic::TimeoutExpired(())));
+    assert!(is_transport_failure(&timed_out));
+    assert!(
+        transport_reason(&timed_out, Duration::from_secs(3))
+            .starts_with("no connection within 3 s"),
+        "{}",
+        transport_reason(&timed_out, Duration::from_secs(3))
+    );
     assert_eq!(
         truncate(&"é".repeat(5000)).chars().count(),
         MAX_MESSAGE_CHARS + 1
