@@ -16,6 +16,8 @@ use std::sync::Arc;
 use attestation_service::{AttestationService, RuntimeData, VerificationRequest};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use kbs::app::{AppState, Kbs};
 use kbs::attestation::BuiltinBackend;
 use kbs::config::{AttestationServiceConfig, KbsConfig};
@@ -238,6 +240,44 @@ async fn tdx_sample_bound_to_its_report_data_yields_a_token_with_its_claims() {
     assert_eq!(tdx["collateral_expiration_status"], "0");
     // annotate() lifts the bound value out of the TEE claims.
     assert_eq!(evidence["report_data"], TDX_REPORT_DATA);
+}
+
+#[tokio::test]
+async fn tdx_claims_are_appraised_by_the_default_cpu_policy() {
+    let service = pinned_service(&config("tdx_quote_4.pcs.json"), TDX_TIME).await;
+    let cpu0 = |claims: &Value| claims["submods"]["cpu0"].clone();
+    // Without reference values nothing is recognised.
+    let before = cpu0(&evaluate_tdx(&service, TDX_TIME).await);
+    assert_eq!(
+        before["ear.trustworthiness-vector"]["hardware"], 97,
+        "{before}"
+    );
+
+    let body = &evaluate_tdx(&service, TDX_TIME).await["submods"]["cpu0"]["ear.veraison.annotated-evidence"]
+        ["tdx"]["quote"]["body"];
+    let reference_values = json!({
+        "mr_td": [TDX_MR_TD],
+        "rtmr_1": [body["rtmr_1"]],
+        "rtmr_2": [body["rtmr_2"]],
+        "xfam": [body["xfam"]],
+    });
+    let message = json!({
+        "version": "0.1.0",
+        "type": "sample",
+        "payload": STANDARD.encode(reference_values.to_string()),
+    });
+    service
+        .register_reference_value(&message.to_string())
+        .await
+        .unwrap();
+    let after = cpu0(&evaluate_tdx(&service, TDX_TIME).await);
+    let vector = &after["ear.trustworthiness-vector"];
+    // tee_type, vendor_id, mr_td, tcb_status UpToDate, collateral not expired.
+    assert_eq!(vector["hardware"], 2, "{after}");
+    // RTMR1/2 match; no event log, so not the direct-kernel-boot value.
+    assert_eq!(vector["executables"], 4, "{after}");
+    // A debug TD is not the recognised configuration.
+    assert_eq!(vector["configuration"], 36, "{after}");
 }
 
 #[tokio::test]
