@@ -195,3 +195,13 @@ fn malformed_evidence_names_the_field() {
     bad["version"] = json!(7);
     assert!(AzTdxVtpmEvidence::from_json(&bad).is_err());
 }
+
+#[tokio::test]
+async fn version_2_also_binds_the_hcl_user_data() {
+    // The capture is v1: its HCL runtime data carries no user-data equal to the nonce, so
+    // read as v2 it must fail at exactly that check (after DCAP, binding and quote passed).
+    let mut evidence = evidence("evidence-v1.json");
+    evidence["version"] = json!(2);
+    let err = evaluate_v1(&evidence).await.unwrap_err();
+    assert_eq!(err, Error::Vtpm(VtpmError::UserData));
+}
