@@ -359,6 +359,8 @@ fn transport_failures_are_told_from_answers_of_the_as() {
 #[derive(Default)]
 struct FakeState {
     evaluations: Mutex<Vec<AttestationRequest>>,
+    /// Client address of every evaluation: one per connection.
+    peers: Mutex<Vec<Option<SocketAddr>>>,
     policies: Mutex<Vec<SetPolicyRequest>>,
     challenges: Mutex<Vec<ChallengeRequest>>,
     values: Mutex<HashMap<String, String>>,
@@ -413,6 +415,7 @@ impl AttestationService for FakeAs {
     ) -> Result<tonic::Response<AttestationResponse>, Status> {
         let delay = *self.state.delay.lock().unwrap();
         tokio::time::sleep(delay).await;
+        self.state.peers.lock().unwrap().push(request.remote_addr());
         let request = request.into_inner();
         self.state.evaluations.lock().unwrap().push(request.clone());
         if self.state.refuse.load(Ordering::SeqCst) {
@@ -606,6 +609,53 @@ async fn every_call_reaches_the_fake_as_as_specified() {
     ] {
         assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
     }
+    server.stop().await;
+}
+
+fn distinct_peers(fake: &FakeAs) -> usize {
+    let peers = fake.state.peers.lock().unwrap();
+    assert!(peers.iter().all(Option::is_some));
+    peers.iter().collect::<std::collections::HashSet<_>>().len()
+}
+
+#[tokio::test]
+async fn pool_size_is_the_number_of_connections_used_round_robin() {
+    let fake = FakeAs::new();
+    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let pooled = backend(server.addr, 3, Duration::from_secs(30));
+    for _ in 0..9 {
+        pooled
+            .verify(Tee::Sample, &attestation("", None), "n")
+            .await
+            .unwrap();
+    }
+    assert_eq!(distinct_peers(&fake), 3);
+
+    // one channel carries concurrent calls side by side on one connection
+    fake.state.peers.lock().unwrap().clear();
+    *fake.state.delay.lock().unwrap() = Duration::from_millis(400);
+    let single = Arc::new(backend(server.addr, 1, Duration::from_secs(30)));
+    let started = std::time::Instant::now();
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let single = single.clone();
+            tokio::spawn(async move {
+                single
+                    .verify(Tee::Sample, &attestation("", None), "n")
+                    .await
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    // eight 400 ms calls one after the other would take 3.2 s
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(distinct_peers(&fake), 1);
     server.stop().await;
 }
 
