@@ -15,9 +15,7 @@ use super::error::{CertRole, CrlKind, DcapError, SignedCollateral};
 use super::pck::{PckExtension, SGX_EXTENSION};
 use super::quote::{Quote, TdReport10};
 use super::tcb::{QeIdentity, SvnLevel, TcbInfo, TcbStatus, TdxModule, converge, match_svn_level};
-use super::x509::{
-    DcapCert, VerifiedCrl, check_pinned_root, check_window, intel_root, parse_chain,
-};
+use super::x509::{DcapCert, VerifiedCrl, check_pinned_root_der, check_window, intel_root};
 use crate::collateral::intel::{CollateralRequest, DcapCollateral, DcapTee, PckCa};
 
 /// What verification established about a quote (the TEE verifiers turn it into claims).
@@ -70,6 +68,8 @@ pub struct VerifiedCollateral {
     tcb_info: TcbInfo,
     qe_identity: QeIdentity,
     pck_crl: VerifiedCrl,
+    /// The PCK CRL's issuer (a PCK Platform or Processor CA), checked against the root.
+    pck_crl_issuer: DcapCert,
     root_ca_crl: VerifiedCrl,
     /// Validity windows of the certificates the collateral was checked with.
     windows: Vec<(CertRole, i64, i64)>,
@@ -82,27 +82,35 @@ impl VerifiedCollateral {
         let root = intel_root()?;
         let root_ca_crl = VerifiedCrl::verify(&collateral.root_ca_crl, CrlKind::RootCa, root)?;
 
-        let mut windows = Vec::with_capacity(4);
-        let tcb_info_key = signing_chain(
+        let mut windows = Vec::with_capacity(3);
+        let tcb_signing = issued_by_root(
             &collateral.tcb_info_issuer_chain,
             CertRole::TcbSigning,
             "tcb signing",
             &root_ca_crl,
             &mut windows,
         )?;
+        let tcb_info_key = raw_signature_key(&tcb_signing)?;
         verify_raw_signature(
             &tcb_info_key,
             collateral.tcb_info.as_bytes(),
             &collateral.tcb_info_signature,
             SignedCollateral::TcbInfo,
         )?;
-        let qe_identity_key = signing_chain(
-            &collateral.qe_identity_issuer_chain,
-            CertRole::TcbSigning,
-            "tcb signing",
-            &root_ca_crl,
-            &mut windows,
-        )?;
+        // Intel signs both with the same TCB Signing certificate; check a different chain
+        // on its own.
+        let qe_identity_key =
+            if collateral.qe_identity_issuer_chain == collateral.tcb_info_issuer_chain {
+                tcb_info_key
+            } else {
+                raw_signature_key(&issued_by_root(
+                    &collateral.qe_identity_issuer_chain,
+                    CertRole::TcbSigning,
+                    "tcb signing",
+                    &root_ca_crl,
+                    &mut windows,
+                )?)?
+            };
         verify_raw_signature(
             &qe_identity_key,
             collateral.qe_identity.as_bytes(),
@@ -110,30 +118,20 @@ impl VerifiedCollateral {
             SignedCollateral::QeIdentity,
         )?;
 
-        let crl_chain = parse_chain(
+        let crl_issuer = issued_by_root(
             &collateral.pck_crl_issuer_chain,
-            &[CertRole::PckCrlIssuer, CertRole::Root],
-            "pck crl issuer",
-        )?;
-        let [crl_issuer, crl_root] = crl_chain.as_slice() else {
-            return Err(DcapError::UntrustedRoot {
-                chain: "pck crl issuer",
-            });
-        };
-        check_pinned_root(crl_root, "pck crl issuer")?;
-        crl_issuer.check_issued_by(root)?;
-        root_ca_crl.check_serial_not_revoked(crl_issuer)?;
-        windows.push((
             CertRole::PckCrlIssuer,
-            crl_issuer.not_before,
-            crl_issuer.not_after,
-        ));
-        let pck_crl = VerifiedCrl::verify(&collateral.pck_crl, CrlKind::Pck, crl_issuer)?;
+            "pck crl issuer",
+            &root_ca_crl,
+            &mut windows,
+        )?;
+        let pck_crl = VerifiedCrl::verify(&collateral.pck_crl, CrlKind::Pck, &crl_issuer)?;
 
         Ok(Self {
             tcb_info: TcbInfo::parse(&collateral.tcb_info)?,
             qe_identity: QeIdentity::parse(&collateral.qe_identity)?,
             pck_crl,
+            pck_crl_issuer: crl_issuer,
             root_ca_crl,
             windows,
         })
@@ -195,16 +193,25 @@ pub fn verify_with_collateral(
     let root = intel_root()?;
 
     // PCK chain: leaf <- PCK CA <- pinned root, all valid now, none revoked.
-    let chain = parse_chain(
-        quote.pck_chain_der(),
-        &[CertRole::PckLeaf, CertRole::PckCa, CertRole::Root],
-        "pck",
-    )?;
-    let [leaf, pck_ca_cert, chain_root] = chain.as_slice() else {
-        return Err(DcapError::UntrustedRoot { chain: "pck" });
+    let [leaf_der, ca_der, root_der] = quote.pck_chain_der() else {
+        return Err(DcapError::PckChainMalformed {
+            reason: "expected 3 certificates (pck leaf, pck ca, root ca)",
+        });
     };
-    check_pinned_root(chain_root, "pck")?;
-    pck_ca_cert.check_issued_by(root)?;
+    check_pinned_root_der(root_der, "pck")?;
+    let parsed_ca;
+    let pck_ca_cert = if ca_der.as_slice() == collateral.pck_crl_issuer.der() {
+        // The PCK CRL's issuer: already checked against the root and the Root CA CRL.
+        &collateral.pck_crl_issuer
+    } else {
+        parsed_ca = DcapCert::parse(ca_der, CertRole::PckCa)?;
+        parsed_ca.check_issued_by(root)?;
+        collateral
+            .root_ca_crl
+            .check_serial_not_revoked(&parsed_ca)?;
+        &parsed_ca
+    };
+    let leaf = &DcapCert::parse(leaf_der, CertRole::PckLeaf)?;
     leaf.check_issued_by(pck_ca_cert)?;
     for cert in [leaf, pck_ca_cert, root] {
         cert.check_valid_at(now_unix)?;
@@ -212,9 +219,6 @@ pub fn verify_with_collateral(
     for &(role, not_before, not_after) in &collateral.windows {
         check_window(role, not_before, not_after, now_unix)?;
     }
-    collateral
-        .root_ca_crl
-        .check_serial_not_revoked(pck_ca_cert)?;
     collateral.pck_crl.check_not_revoked(leaf, pck_ca_cert)?;
     let pck = pck_extension(leaf)?;
     let pck_ca = pck_ca(leaf)?;
@@ -316,7 +320,7 @@ pub fn verify_with_collateral(
         .map(str::to_owned);
 
     let (earliest_issue, latest_issue, earliest_expiration) =
-        supplemental_dates(&chain, collateral);
+        supplemental_dates(&[leaf, pck_ca_cert, root], collateral);
     let root_key_id = digest(&SHA384, root.public_key())
         .as_ref()
         .try_into()
@@ -355,26 +359,32 @@ fn quote_tee(quote: &Quote) -> DcapTee {
     }
 }
 
-/// A collateral signing chain `[signing cert, root]`: signing cert issued by the pinned
-/// root and not on the Root CA CRL; returns its key for raw (r||s) signatures.
-fn signing_chain(
+/// A collateral chain `[cert, root]`: the root is the pinned Intel SGX Root CA, the cert is
+/// issued by it and not on the Root CA CRL. Records the cert's validity window for checking at
+/// each verification time.
+fn issued_by_root(
     ders: &[Vec<u8>],
     role: CertRole,
-    chain_name: &'static str,
+    chain: &'static str,
     root_ca_crl: &VerifiedCrl,
     windows: &mut Vec<(CertRole, i64, i64)>,
-) -> Result<ParsedPublicKey, DcapError> {
-    let chain = parse_chain(ders, &[role, CertRole::Root], chain_name)?;
-    let [signing, chain_root] = chain.as_slice() else {
-        return Err(DcapError::UntrustedRoot { chain: chain_name });
+) -> Result<DcapCert, DcapError> {
+    let [cert, root] = ders else {
+        return Err(DcapError::UntrustedRoot { chain });
     };
-    check_pinned_root(chain_root, chain_name)?;
-    signing.check_issued_by(intel_root()?)?;
-    root_ca_crl.check_serial_not_revoked(signing)?;
-    windows.push((role, signing.not_before, signing.not_after));
-    ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, signing.public_key()).map_err(|_| {
+    check_pinned_root_der(root, chain)?;
+    let cert = DcapCert::parse(cert, role)?;
+    cert.check_issued_by(intel_root()?)?;
+    root_ca_crl.check_serial_not_revoked(&cert)?;
+    windows.push((role, cert.not_before, cert.not_after));
+    Ok(cert)
+}
+
+/// The key of `cert` for raw r||s signatures (TCB Info, QE Identity).
+fn raw_signature_key(cert: &DcapCert) -> Result<ParsedPublicKey, DcapError> {
+    ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, cert.public_key()).map_err(|_| {
         DcapError::CertificateMalformed {
-            cert: role,
+            cert: CertRole::TcbSigning,
             reason: "invalid p-256 public key",
         }
     })
@@ -522,7 +532,7 @@ fn merge(into: &mut Vec<String>, more: &[String]) {
 
 /// (earliest issue, latest issue, earliest expiration) over the PCK chain, the collateral's
 /// certificates, CRLs, TCB Info and QE Identity (QVL's supplemental dates).
-fn supplemental_dates(chain: &[DcapCert], collateral: &VerifiedCollateral) -> (i64, i64, i64) {
+fn supplemental_dates(chain: &[&DcapCert], collateral: &VerifiedCollateral) -> (i64, i64, i64) {
     let mut issues = Vec::new();
     let mut expirations = Vec::new();
     for cert in chain {

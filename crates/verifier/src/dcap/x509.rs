@@ -109,6 +109,11 @@ impl DcapCert {
         })
     }
 
+    /// The certificate's DER.
+    pub(crate) fn der(&self) -> &[u8] {
+        &self.der
+    }
+
     /// The public key as an uncompressed P-256 point.
     pub(crate) fn public_key(&self) -> &[u8] {
         &self.public_key
@@ -246,6 +251,17 @@ pub(crate) fn check_pinned_root(root: &DcapCert, chain: &'static str) -> Result<
         .map_err(|_| DcapError::UntrustedRoot { chain })
 }
 
+/// As [`check_pinned_root`] for a DER certificate; the embedded root's own bytes (what every
+/// real chain carries) need no parsing or signature check.
+pub(crate) fn check_pinned_root_der(der: &[u8], chain: &'static str) -> Result<(), DcapError> {
+    if der == intel_root()?.der() {
+        return Ok(());
+    }
+    let root =
+        DcapCert::parse(der, CertRole::Root).map_err(|_| DcapError::UntrustedRoot { chain })?;
+    check_pinned_root(&root, chain)
+}
+
 /// A parsed CRL whose signature has been checked.
 #[derive(Debug, Clone)]
 pub(crate) struct VerifiedCrl {
@@ -351,21 +367,6 @@ impl VerifiedCrl {
     pub(crate) fn expired_at(&self, now: i64) -> bool {
         self.next_update.is_some_and(|next| now > next)
     }
-}
-
-/// Parses a DER certificate chain into certificates with the given roles.
-pub(crate) fn parse_chain(
-    ders: &[Vec<u8>],
-    roles: &[CertRole],
-    chain: &'static str,
-) -> Result<Vec<DcapCert>, DcapError> {
-    if ders.len() != roles.len() {
-        return Err(DcapError::UntrustedRoot { chain });
-    }
-    ders.iter()
-        .zip(roles)
-        .map(|(der, role)| DcapCert::parse(der, *role))
-        .collect()
 }
 
 /// The byte range of the first element inside the outer SEQUENCE of `der` (the TBS part of a

@@ -491,3 +491,42 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .windows(needle.len())
         .position(|window| window == needle)
 }
+
+#[test]
+fn pck_ca_replaced_by_another_root_signed_cert_fails_the_leaf_issuer() {
+    // The TCB Signing certificate is also issued by the Intel root, but it did not issue
+    // the PCK leaf.
+    let mut quote = TDX6.quote();
+    quote.pck_chain[1] = TDX6.collateral().tcb_info_issuer_chain[0].clone();
+    assert_eq!(
+        verify(quote, &TDX6.collateral(), TDX6.now()).unwrap_err(),
+        DcapError::IssuerMismatch {
+            cert: CertRole::PckLeaf
+        }
+    );
+}
+
+#[test]
+fn qe_identity_with_another_signing_chain_fails_its_signature() {
+    // A genuine root-issued chain, but not the one whose key signed the QE Identity.
+    let mut collateral = TDX6.collateral();
+    collateral.qe_identity_issuer_chain = collateral.pck_crl_issuer_chain.clone();
+    assert_eq!(
+        verify(TDX6.quote(), &collateral, TDX6.now()).unwrap_err(),
+        DcapError::CollateralSignature {
+            document: SignedCollateral::QeIdentity
+        }
+    );
+}
+
+#[test]
+fn collateral_chain_without_its_root_is_untrusted() {
+    let mut collateral = TDX6.collateral();
+    collateral.tcb_info_issuer_chain.truncate(1);
+    assert_eq!(
+        verify(TDX6.quote(), &collateral, TDX6.now()).unwrap_err(),
+        DcapError::UntrustedRoot {
+            chain: "tcb signing"
+        }
+    );
+}
