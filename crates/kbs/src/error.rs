@@ -31,7 +31,11 @@ pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 /// from `AttestationError`, which means the evidence or the request was refused.
 pub const AS_UNAVAILABLE_TYPE: &str = "AttestationServiceUnavailable";
 
-/// `Retry-After` (seconds) sent with a 503 for an unreachable attestation service.
+/// Problem `type` suffix (503) when the builtin attestation service's remote RVPS
+/// (`rvps_config.type = "GrpcRemote"`) cannot be reached: the KBS and its AS are up.
+pub const RVPS_UNAVAILABLE_TYPE: &str = "ReferenceValueProviderUnavailable";
+
+/// `Retry-After` (seconds) sent with a 503 for an unreachable attestation service or RVPS.
 pub const AS_UNAVAILABLE_RETRY_AFTER_SECS: u32 = 5;
 
 /// Every way a KBS request can fail.
@@ -174,7 +178,14 @@ impl ApiError {
     /// The `type` suffix (upstream variant name).
     pub fn type_name(&self) -> &'static str {
         if self.attestation_service_unavailable() {
-            return AS_UNAVAILABLE_TYPE;
+            let rvps = self
+                .backend_error()
+                .map(attestation::Error::rvps_unavailable);
+            return if rvps == Some(true) {
+                RVPS_UNAVAILABLE_TYPE
+            } else {
+                AS_UNAVAILABLE_TYPE
+            };
         }
         match self {
             Self::AdminAuthAccess { .. } => "AdminAuthAccess",
@@ -225,13 +236,19 @@ impl ApiError {
 
     /// Whether a remote attestation service could not be reached (or did not answer in time)
     /// while serving this request: nothing was decided about the client, who may retry.
+    /// The builtin AS's remote RVPS counts as part of the attestation service here.
     pub fn attestation_service_unavailable(&self) -> bool {
-        let backend_error = match self {
+        self.backend_error()
+            .is_some_and(|e| e.kind() == attestation::ErrorKind::Unavailable)
+    }
+
+    /// The attestation-backend failure behind this error, if any.
+    fn backend_error(&self) -> Option<&attestation::Error> {
+        match self {
             Self::AttestationError(RcarError::Challenge(e) | RcarError::Verification(e))
-            | Self::AttestationServiceError(e) => e,
-            _ => return false,
-        };
-        backend_error.kind() == attestation::ErrorKind::Unavailable
+            | Self::AttestationServiceError(e) => Some(e),
+            _ => None,
+        }
     }
 
     /// The `detail` text: this error's message followed by every cause not already in it.

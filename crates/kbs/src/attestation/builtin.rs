@@ -78,11 +78,198 @@ pub(super) fn service_error_kind(e: &attestation_service::Error) -> ErrorKind {
         As::Policy(policy::Error::Compile { .. } | policy::Error::InvalidPolicyId { .. }) => {
             ErrorKind::BadRequest
         }
-        As::Rvps(rvps::Error::Storage(_) | rvps::Error::MalformedRecord { .. }) => {
-            ErrorKind::Internal
-        }
-        As::Rvps(_) => ErrorKind::BadRequest,
+        As::Rvps(e) => rvps_error_kind(e),
         As::Verifier { .. } | As::NoEvidence => ErrorKind::Refused,
         _ => ErrorKind::Internal,
+    }
+}
+
+/// How a failure of the AS's reference value provider is reported: a remote RVPS
+/// (`rvps_config.type = "GrpcRemote"`) that cannot be reached is unavailability (503, nothing
+/// was decided about the request), an operation its protocol lacks is unsupported (501), and an
+/// unusable answer or a local store failure is the service's own fault (500). What is left is
+/// the message itself being refused (400).
+fn rvps_error_kind(e: &rvps::Error) -> ErrorKind {
+    use rvps::Error as Rvps;
+    match e {
+        Rvps::Unreachable { .. } | Rvps::TimedOut { .. } => ErrorKind::Unavailable,
+        Rvps::UnsupportedRemoteOperation { .. } => ErrorKind::Unsupported,
+        Rvps::Storage(_)
+        | Rvps::MalformedRecord { .. }
+        | Rvps::RemoteValueNotJson { .. }
+        | Rvps::InvalidAddress { .. }
+        | Rvps::ReadConfig { .. }
+        | Rvps::ParseConfig { .. }
+        | Rvps::UnsupportedConfigFormat { .. } => ErrorKind::Internal,
+        _ => ErrorKind::BadRequest,
+    }
+}
+
+/// Whether `e` is the AS's remote RVPS being unreachable (rather than the AS itself).
+pub(super) fn rvps_unavailable(e: &attestation_service::Error) -> bool {
+    matches!(e, attestation_service::Error::Rvps(rvps) if rvps_error_kind(rvps) == ErrorKind::Unavailable)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The builtin AS over a remote RVPS (`rvps_config.type = "GrpcRemote"`): how the RVPS's
+    //! failures reach a KBS client.
+
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde_json::json;
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::error::{PROBLEM_TYPE_PREFIX, RVPS_UNAVAILABLE_TYPE};
+
+    /// A KBS with the builtin AS reading reference values from the RVPS at `rvps`.
+    async fn kbs_over_remote_rvps(rvps: std::net::SocketAddr) -> crate::app::AppState {
+        let text = format!(
+            r#"
+[http_server]
+insecure_http = true
+[attestation_token]
+insecure_header_jwk = true
+[attestation_service]
+type = "coco_as_builtin"
+[attestation_service.rvps_config]
+type = "GrpcRemote"
+address = "http://{rvps}"
+[admin]
+authorization_mode = "InsecureAllowAll"
+"#
+        );
+        let config = crate::config::KbsConfig::from_toml(&text).unwrap();
+        Arc::new(crate::app::Kbs::from_config(&config).await.unwrap())
+    }
+
+    async fn send(
+        state: &crate::app::AppState,
+        method: &str,
+        uri: &str,
+        body: String,
+    ) -> (StatusCode, Value, axum::http::HeaderMap) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::from(body))
+            .unwrap();
+        let response = crate::http::router(state.clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            headers,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_remote_rvps_that_is_down_is_a_503_naming_the_rvps() {
+        // the AS checks the RVPS at start-up, so it runs first and goes away afterwards
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let provider = Arc::new(rvps::BuiltinRvps::new(Arc::new(
+            storage::memory::MemoryStore::new(),
+        )));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(rvps::grpc::serve(listener, provider, async {
+            let _ = stopped.await;
+        }));
+        let state = kbs_over_remote_rvps(addr).await;
+        let payload = STANDARD.encode(json!({"svn": ["1"]}).to_string());
+        let message = json!({"version": "0.1.0", "type": "sample", "payload": payload});
+        let (status, _, _) = send(
+            &state,
+            "POST",
+            "/kbs/v0/reference-value",
+            message.to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+
+        for (method, uri, body) in [
+            ("POST", "/kbs/v0/reference-value", message.to_string()),
+            ("GET", "/kbs/v0/reference-value/svn", String::new()),
+        ] {
+            let (status, problem, headers) = send(&state, method, uri, body).await;
+            assert_eq!(
+                status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{method} {uri}: {problem}"
+            );
+            assert_eq!(
+                problem["type"],
+                format!("{PROBLEM_TYPE_PREFIX}{RVPS_UNAVAILABLE_TYPE}")
+            );
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(
+                detail.contains(&format!("rvps at http://{addr} is unreachable")),
+                "{detail}"
+            );
+            assert_eq!(headers[header::RETRY_AFTER], "5");
+        }
+    }
+
+    #[test]
+    fn rvps_failures_map_by_cause() {
+        let kind = |e: rvps::Error| Error::Service(attestation_service::Error::Rvps(e)).kind();
+        assert_eq!(
+            kind(rvps::Error::TimedOut {
+                address: "http://a".into(),
+                timeout: std::time::Duration::from_secs(1),
+            }),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            kind(rvps::Error::UnsupportedRemoteOperation {
+                operation: "deleting a reference value"
+            }),
+            ErrorKind::Unsupported
+        );
+        let not_json = serde_json::from_str::<Value>("{").unwrap_err();
+        assert_eq!(
+            kind(rvps::Error::RemoteValueNotJson {
+                address: "http://a".into(),
+                id: "svn".into(),
+                source: not_json,
+            }),
+            ErrorKind::Internal
+        );
+        // the remote RVPS refusing the message, like the builtin one, is the client's fault
+        assert_eq!(
+            kind(rvps::Error::Rejected {
+                address: "http://a".into(),
+                code: "Aborted".into(),
+                message: "malformed register message".into(),
+            }),
+            ErrorKind::BadRequest
+        );
+        assert_eq!(kind(rvps::Error::PayloadNotBase64), ErrorKind::BadRequest);
+        let timed_out = Error::Service(attestation_service::Error::Rvps(rvps::Error::TimedOut {
+            address: "http://a".into(),
+            timeout: std::time::Duration::from_secs(1),
+        }));
+        assert!(timed_out.rvps_unavailable());
+        assert!(
+            !Error::Unavailable {
+                addr: "http://as".into(),
+                reason: "down".into(),
+            }
+            .rvps_unavailable()
+        );
     }
 }

@@ -153,6 +153,12 @@ impl Error {
             Self::Unsupported { .. } => ErrorKind::Unsupported,
         }
     }
+
+    /// Whether this is the builtin AS's remote RVPS (`rvps_config.type = "GrpcRemote"`) being
+    /// unreachable: an [`ErrorKind::Unavailable`] that names the RVPS rather than the AS.
+    pub fn rvps_unavailable(&self) -> bool {
+        matches!(self, Self::Service(e) if builtin::rvps_unavailable(e))
+    }
 }
 
 /// An attestation backend: the in-process AS ([`BuiltinBackend`]) or a remote one over gRPC
