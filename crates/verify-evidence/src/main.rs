@@ -11,8 +11,11 @@
 //! Otherwise stderr gets one line saying what failed and the exit status is
 //! [`Failure::exit_code`]: 1 when the evidence was checked and rejected, 2 when it could not
 //! be checked (bad arguments, unreadable file, TEE without a verifier in this build).
+//! A reader that stops early (`verify-evidence ... | head -1`) is not a failure: the claims
+//! were produced, so the exit status stays 0 and nothing is printed about the closed pipe.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -85,6 +88,10 @@ enum Failure {
 }
 
 impl Failure {
+    /// The exit status when the claims were produced but could not be written (not a broken
+    /// pipe): like a failure to check, the caller did not get them.
+    const WRITE_FAILED: u8 = 2;
+
     /// The exit status: 1 rejected evidence, 2 anything that kept it from being checked (as
     /// clap's usage errors).
     fn exit_code(&self) -> u8 {
@@ -108,15 +115,32 @@ impl Failure {
 async fn main() -> ExitCode {
     let args = Args::parse();
     match run(args).await {
-        Ok(claims) => {
-            println!("{claims}");
-            ExitCode::SUCCESS
-        }
+        Ok(claims) => match write_line(&mut std::io::stdout().lock(), &claims) {
+            // The reader went away (`verify-evidence ... | head -1`): it has what it wanted and
+            // the verification did succeed, so exit quietly with success, as `cat` would.
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(err) => {
+                report(&format!("cannot write the claims to stdout: {err}"));
+                ExitCode::from(Failure::WRITE_FAILED)
+            }
+        },
         Err(failure) => {
-            eprintln!("{}", failure.message());
+            report(&failure.message());
             ExitCode::from(failure.exit_code())
         }
     }
+}
+
+/// Writes `text` and a newline, then flushes (`println!` would panic on a closed pipe).
+fn write_line(out: &mut impl Write, text: &str) -> std::io::Result<()> {
+    writeln!(out, "{text}")?;
+    out.flush()
+}
+
+/// One line on stderr; if even that cannot be written there is nobody left to tell.
+fn report(message: &str) {
+    let _ = write_line(&mut std::io::stderr().lock(), message);
 }
 
 /// Verifies as `args` say and returns the claims as pretty JSON.

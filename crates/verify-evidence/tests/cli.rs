@@ -526,3 +526,40 @@ fn sgx_and_az_tdx_vtpm_verify_with_the_offline_dir() {
     let claims: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(claims["cpu0"]["report_data"], "6368616c6c656e6765");
 }
+
+/// `verify-evidence ... | head -1` where the reader is gone before the claims are written: no
+/// panic ("failed printing to stdout"), nothing on stderr, and the success status of a
+/// verification that succeeded. The evidence comes through a FIFO so that the child cannot
+/// write before the pipe's read end is closed.
+#[test]
+fn a_closed_stdout_pipe_is_a_quiet_success() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("evidence.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verify-evidence"))
+        .args(["--tee", "sample", "--report-data", "010203", "--evidence"])
+        .arg(&fifo)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // close the only read end of the child's stdout, then let it read its evidence
+    drop(child.stdout.take());
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    writer
+        .write_all(&serde_json::to_vec(&json!({"svn": "7", "report_data": "AQID"})).unwrap())
+        .unwrap();
+    drop(writer);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "",
+        "{:?}",
+        output.status
+    );
+    assert!(output.status.success(), "{output:?}");
+}
