@@ -25,6 +25,7 @@
 
 pub mod az_snp_vtpm;
 pub mod az_tdx_vtpm;
+mod binding;
 pub mod cca;
 mod claims;
 mod clock;
@@ -45,6 +46,7 @@ pub mod tdx;
 mod test_support;
 pub mod tpm;
 pub mod vtpm;
+mod x509;
 
 use async_trait::async_trait;
 use serde_json::Value;

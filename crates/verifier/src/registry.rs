@@ -12,7 +12,7 @@ use crate::nvidia::Nvidia;
 use crate::sample::{Sample, SampleDevice};
 use crate::sgx::Sgx;
 use crate::snp::Snp;
-use crate::tdx::{Tdx, common::dcap_source};
+use crate::tdx::Tdx;
 use crate::tpm::Tpm;
 use crate::{Error, Verifier, VerifierConfig, VerifierContext};
 
@@ -58,15 +58,15 @@ pub fn verifier_for_with(
         Tee::Nvidia => Ok(Arc::new(Nvidia::new(context.clock()))),
         Tee::Csv => Ok(Arc::new(context.csv(config.csv_verifier.as_ref())?)),
         Tee::Tdx => {
-            let source = dcap_source(config.dcap_verifier.as_ref(), context)?;
+            let source = context.dcap_collateral(config.dcap_verifier.as_ref())?;
             Ok(Arc::new(Tdx::new(source, context.clock())))
         }
         Tee::Sgx => {
-            let source = dcap_source(config.dcap_verifier.as_ref(), context)?;
+            let source = context.dcap_collateral(config.dcap_verifier.as_ref())?;
             Ok(Arc::new(Sgx::new(source, context.clock())))
         }
         Tee::AzTdxVtpm => {
-            let source = dcap_source(config.dcap_verifier.as_ref(), context)?;
+            let source = context.dcap_collateral(config.dcap_verifier.as_ref())?;
             Ok(Arc::new(AzTdxVtpm::new(source, context.clock())))
         }
         _ => verifier_for(tee, config),

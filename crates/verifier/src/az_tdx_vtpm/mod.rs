@@ -36,7 +36,7 @@ use serde_json::{Map, Value};
 pub use evidence::{AzTdxVtpmEvidence, EvidenceVersion};
 
 use crate::collateral::intel::DcapCollateralSource;
-use crate::tdx::common::VerifiedCollateralCache;
+use crate::tdx::common::{DcapVerifierState, QuoteCheck};
 use crate::tdx::{common, quote_claims};
 use crate::vtpm::{HclReportType, VtpmError};
 use crate::{Clock, Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier};
@@ -50,25 +50,22 @@ pub async fn verify(
     collateral: &dyn DcapCollateralSource,
     now: u64,
 ) -> Result<Map<String, Value>, Error> {
-    verify_cached(
+    let check = QuoteCheck::uncached(collateral, now);
+    verify_with(
         evidence,
         expected_report_data,
         expected_init_data_hash,
-        collateral,
-        now,
-        &VerifiedCollateralCache::default(),
+        check,
     )
     .await
 }
 
-/// [`verify`] with the collateral checks kept in `cache`.
-pub(crate) async fn verify_cached(
+/// [`verify`] with the quote checked by `check`.
+pub(crate) async fn verify_with(
     evidence: AzTdxVtpmEvidence,
     expected_report_data: &ReportData,
     expected_init_data_hash: &InitDataHash,
-    collateral: &dyn DcapCollateralSource,
-    now: u64,
-    cache: &VerifiedCollateralCache,
+    check: QuoteCheck<'_>,
 ) -> Result<Map<String, Value>, Error> {
     let AzTdxVtpmEvidence {
         version,
@@ -83,7 +80,7 @@ pub(crate) async fn verify_cached(
         }
         .into());
     }
-    let verified = common::verify_quote(td_quote, collateral, cache, now).await?;
+    let verified = check.verify(td_quote).await?;
     let report = verified
         .quote
         .body
@@ -125,18 +122,14 @@ pub(crate) async fn verify_cached(
 /// `clock`.
 #[derive(Clone)]
 pub struct AzTdxVtpm {
-    collateral: Arc<dyn DcapCollateralSource>,
-    clock: Arc<dyn Clock>,
-    cache: Arc<VerifiedCollateralCache>,
+    dcap: DcapVerifierState,
 }
 
 impl AzTdxVtpm {
     /// A verifier that fetches collateral from `collateral` and verifies at `clock`'s time.
     pub fn new(collateral: Arc<dyn DcapCollateralSource>, clock: Arc<dyn Clock>) -> Self {
         Self {
-            collateral,
-            clock,
-            cache: Arc::default(),
+            dcap: DcapVerifierState::new(collateral, clock),
         }
     }
 }
@@ -144,7 +137,7 @@ impl AzTdxVtpm {
 impl std::fmt::Debug for AzTdxVtpm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AzTdxVtpm")
-            .field("clock", &self.clock)
+            .field("clock", self.dcap.clock())
             .finish()
     }
 }
@@ -158,13 +151,12 @@ impl Verifier for AzTdxVtpm {
         expected_init_data_hash: &InitDataHash,
     ) -> Result<Vec<(TeeEvidenceClaims, TeeClass)>, Error> {
         let evidence = AzTdxVtpmEvidence::from_json(evidence)?;
-        let claims = verify_cached(
+        let check = self.dcap.check();
+        let claims = verify_with(
             evidence,
             expected_report_data,
             expected_init_data_hash,
-            self.collateral.as_ref(),
-            self.clock.now(),
-            &self.cache,
+            check,
         )
         .await?;
         Ok(vec![(TeeEvidenceClaims::new(claims), TeeClass::Cpu)])

@@ -51,7 +51,7 @@ pub use token::{
     REALM_DATA_SIZE, REALM_PROFILE_2023, RealmClaims, SwComponent,
 };
 
-use crate::{Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier};
+use crate::{Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier, binding};
 
 /// Verifies a CCA token against the expected report data and init-data digest with the
 /// configured trust anchors (and reference values, if any); returns the claims on success.
@@ -130,19 +130,12 @@ fn hash(algorithm: &str, data: &[u8]) -> Result<Vec<u8>, CcaError> {
     Ok(digest(algorithm_ref, data).as_ref().to_vec())
 }
 
-/// `data` zero-padded or truncated to 64 bytes: how the guest fills the realm challenge.
-fn regularize(data: &[u8]) -> [u8; REALM_DATA_SIZE] {
-    let mut out = [0u8; REALM_DATA_SIZE];
-    let len = data.len().min(REALM_DATA_SIZE);
-    out[..len].copy_from_slice(&data[..len]);
-    out
-}
-
 fn check_report_data(realm: &RealmClaims, expected: &ReportData) -> Result<(), CcaError> {
     let ReportData::Value(expected) = expected else {
         return Err(CcaError::ReportDataRequired);
     };
-    if realm.challenge != regularize(expected) {
+    // The guest fills the challenge with the report data zero-padded or truncated.
+    if realm.challenge != binding::regularize::<REALM_DATA_SIZE>(expected) {
         return Err(CcaError::RealmChallenge);
     }
     Ok(())
@@ -157,7 +150,7 @@ fn check_init_data(realm: &RealmClaims, expected: &InitDataHash) -> Result<(), C
     if hash.len() > REALM_DATA_SIZE {
         return Err(CcaError::InitDataDigestLength { len: hash.len() });
     }
-    if realm.personalization_value != regularize(hash) {
+    if realm.personalization_value != binding::regularize::<REALM_DATA_SIZE>(hash) {
         return Err(CcaError::InitData);
     }
     Ok(())

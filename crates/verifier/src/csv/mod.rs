@@ -71,10 +71,7 @@ pub use report::{
 
 use crate::collateral::CollateralError;
 use crate::collateral::hygon::{HskCekSource, OfflineStore};
-use crate::{Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier};
-
-/// Size of the report's `report_data` field.
-const REPORT_DATA_LEN: usize = 64;
+use crate::{Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier, binding};
 
 /// Verifier for Hygon CSV evidence.
 ///
@@ -187,29 +184,10 @@ pub fn verify(
 ) -> Result<CsvClaims, Error> {
     let pek = verify_pek_chain(hsk_cek, &evidence.pek)?;
     let report = verify_report_signature(&evidence.report, &pek)?;
-    check_report_data(&report.tee_info().report_data, expected_report_data)?;
+    // The expected value zero-padded (or truncated) to 64 bytes, as upstream's
+    // `regularize_data` does.
+    binding::check_report_data(&report.tee_info().report_data, expected_report_data)?;
     Ok(CsvClaims::new(report, evidence.serial_number.clone()))
-}
-
-/// Compares the report's `report_data` with the expected value zero-padded (or truncated)
-/// to 64 bytes, as upstream's `regularize_data` does.
-fn check_report_data(
-    report_data: &[u8; REPORT_DATA_LEN],
-    expected: &ReportData,
-) -> Result<(), Error> {
-    let ReportData::Value(expected) = expected else {
-        return Ok(());
-    };
-    let mut regularized = [0u8; REPORT_DATA_LEN];
-    for (slot, byte) in regularized.iter_mut().zip(expected) {
-        *slot = *byte;
-    }
-    if regularized != *report_data {
-        return Err(Error::Mismatch {
-            field: "report_data",
-        });
-    }
-    Ok(())
 }
 
 /// `verifier_config.csv_verifier`.

@@ -13,12 +13,13 @@ use std::sync::OnceLock;
 
 use aws_lc_rs::signature::{ECDSA_P384_SHA384_ASN1, ECDSA_P384_SHA384_FIXED, ParsedPublicKey};
 use x509_cert::Certificate;
+use x509_cert::der::Decode;
 use x509_cert::der::oid::{AssociatedOid, ObjectIdentifier};
-use x509_cert::der::{Decode, Header, Reader, SliceReader, Tag};
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
 
 use super::error::NvidiaError;
 use super::spdm::FWID_LEN;
+use crate::x509::tbs_range;
 
 /// NVIDIA's device identity root (`roots/nvidia/README.md` gives its source).
 pub const NVIDIA_DEVICE_ROOT_PEM: &str = include_str!("../../roots/nvidia/nvidia_device_root.pem");
@@ -284,18 +285,4 @@ pub(crate) fn verify_chain(
         key: leaf.p384_key(&ECDSA_P384_SHA384_FIXED, device, 0)?,
         fwid: leaf.fwid(),
     })
-}
-
-/// The byte range of `tbsCertificate` inside a certificate's DER: the signature covers these
-/// exact bytes, so they are sliced out rather than re-encoded from the parsed form.
-fn tbs_range(der: &[u8]) -> Option<Range<usize>> {
-    let mut reader = SliceReader::new(der).ok()?;
-    let outer = Header::decode(&mut reader).ok()?;
-    if outer.tag != Tag::Sequence {
-        return None;
-    }
-    let start = usize::try_from(reader.position()).ok()?;
-    let tbs_len = reader.tlv_bytes().ok()?.len();
-    let end = start.checked_add(tbs_len)?;
-    (end <= der.len()).then_some(start..end)
 }

@@ -54,7 +54,7 @@ pub use error::NvidiaError;
 pub use spdm::{NONCE_LEN, SpdmReport};
 
 use crate::clock::{Clock, SystemClock};
-use crate::{Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier};
+use crate::{Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier, binding};
 use chain::{DeviceCert, embedded_root, verify_chain};
 
 /// Most devices in one evidence (a full PPCIE system has 8 GPUs and 4 switches).
@@ -183,12 +183,7 @@ fn check_nonce(
     let ReportData::Value(expected) = expected else {
         return Ok(());
     };
-    let mut regularized = [0u8; NONCE_LEN];
-    regularized
-        .iter_mut()
-        .zip(expected)
-        .for_each(|(slot, byte)| *slot = *byte);
-    if regularized != report.request_nonce {
+    if binding::regularize::<NONCE_LEN>(expected) != report.request_nonce {
         return Err(NvidiaError::NonceMismatch { device });
     }
     Ok(())

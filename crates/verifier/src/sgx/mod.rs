@@ -26,8 +26,10 @@ use serde_json::{Map, Value, json};
 use crate::collateral::intel::DcapCollateralSource;
 use crate::dcap::{EnclaveReport, Quote, QuoteHeader};
 use crate::tdx::common;
-use crate::tdx::common::VerifiedCollateralCache;
-use crate::{Clock, Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier};
+use crate::tdx::common::{DcapVerifierState, QuoteCheck};
+use crate::{
+    Clock, Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier, binding,
+};
 
 /// The only quote version upstream accepts for SGX evidence.
 const SGX_QUOTE_VERSION: u16 = 3;
@@ -65,38 +67,25 @@ pub async fn verify(
     collateral: &dyn DcapCollateralSource,
     now: u64,
 ) -> Result<Map<String, Value>, Error> {
-    verify_cached(
-        quote,
-        expected_report_data,
-        expected_init_data_hash,
-        collateral,
-        now,
-        &VerifiedCollateralCache::default(),
-    )
-    .await
+    let check = QuoteCheck::uncached(collateral, now);
+    verify_with(quote, expected_report_data, expected_init_data_hash, check).await
 }
 
-/// [`verify`] with the collateral checks kept in `cache`.
-pub(crate) async fn verify_cached(
+/// [`verify`] with the quote checked by `check`.
+pub(crate) async fn verify_with(
     quote: Quote,
     expected_report_data: &ReportData,
     expected_init_data_hash: &InitDataHash,
-    collateral: &dyn DcapCollateralSource,
-    now: u64,
-    cache: &VerifiedCollateralCache,
+    check: QuoteCheck<'_>,
 ) -> Result<Map<String, Value>, Error> {
-    let verified = common::verify_quote(quote, collateral, cache, now).await?;
+    let verified = check.verify(quote).await?;
     let report = verified
         .quote
         .body
         .enclave_report()
         .ok_or_else(|| malformed("not an SGX quote"))?;
-    common::check_report_data(&report.report_data, expected_report_data)?;
-    if let InitDataHash::Value(digest) = expected_init_data_hash {
-        if common::regularize(digest, 64) != report.config_id {
-            return Err(Error::Mismatch { field: "config_id" });
-        }
-    }
+    binding::check_report_data(&report.report_data, expected_report_data)?;
+    binding::check_init_data(&report.config_id, expected_init_data_hash, "config_id")?;
     let mut claims = quote_claims(&verified.quote.header, report);
     common::insert_dcap_claims(&verified, &mut claims);
     Ok(claims)
@@ -143,25 +132,23 @@ pub fn quote_claims(header: &QuoteHeader, report: &EnclaveReport) -> Map<String,
 /// The `sgx` [`Verifier`]: DCAP collateral from `collateral`, verification time from `clock`.
 #[derive(Clone)]
 pub struct Sgx {
-    collateral: Arc<dyn DcapCollateralSource>,
-    clock: Arc<dyn Clock>,
-    cache: Arc<VerifiedCollateralCache>,
+    dcap: DcapVerifierState,
 }
 
 impl Sgx {
     /// A verifier that fetches collateral from `collateral` and verifies at `clock`'s time.
     pub fn new(collateral: Arc<dyn DcapCollateralSource>, clock: Arc<dyn Clock>) -> Self {
         Self {
-            collateral,
-            clock,
-            cache: Arc::default(),
+            dcap: DcapVerifierState::new(collateral, clock),
         }
     }
 }
 
 impl std::fmt::Debug for Sgx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sgx").field("clock", &self.clock).finish()
+        f.debug_struct("Sgx")
+            .field("clock", self.dcap.clock())
+            .finish()
     }
 }
 
@@ -174,15 +161,9 @@ impl Verifier for Sgx {
         expected_init_data_hash: &InitDataHash,
     ) -> Result<Vec<(TeeEvidenceClaims, TeeClass)>, Error> {
         let quote = parse_evidence(evidence)?;
-        let claims = verify_cached(
-            quote,
-            expected_report_data,
-            expected_init_data_hash,
-            self.collateral.as_ref(),
-            self.clock.now(),
-            &self.cache,
-        )
-        .await?;
+        let check = self.dcap.check();
+        let claims =
+            verify_with(quote, expected_report_data, expected_init_data_hash, check).await?;
         Ok(vec![(TeeEvidenceClaims::new(claims), TeeClass::Cpu)])
     }
 }

@@ -15,10 +15,11 @@ use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED, ParsedPublicKey, RSA_PSS_204
 use x509_cert::Certificate;
 use x509_cert::der::asn1::OctetStringRef;
 use x509_cert::der::oid::ObjectIdentifier;
-use x509_cert::der::{Decode, Encode, Header, Reader, SliceReader, Tag};
+use x509_cert::der::{Decode, Encode};
 
 use super::error::{CertRole, SnpError};
 use super::report::{Product, TcbVersion};
+use crate::x509::tbs_range;
 
 /// `rsaEncryption`: the key algorithm of ARK, ASK and ASVK.
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -483,20 +484,6 @@ impl AmdCert {
         ParsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, key)
             .map_err(|_| SnpError::CertificateAlgorithm { cert: self.role })
     }
-}
-
-/// The byte range of `tbsCertificate` inside a certificate's DER: the signature covers these
-/// exact bytes, so they are sliced out rather than re-encoded from the parsed form.
-fn tbs_range(der: &[u8]) -> Option<Range<usize>> {
-    let mut reader = SliceReader::new(der).ok()?;
-    let outer = Header::decode(&mut reader).ok()?;
-    if outer.tag != Tag::Sequence {
-        return None;
-    }
-    let start = usize::try_from(reader.position()).ok()?;
-    let tbs_len = reader.tlv_bytes().ok()?.len();
-    let end = start.checked_add(tbs_len)?;
-    (end <= der.len()).then_some(start..end)
 }
 
 #[cfg(test)]

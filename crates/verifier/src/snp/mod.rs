@@ -48,7 +48,7 @@ pub use vek_cache::{DEFAULT_VEK_CACHE_ENTRIES, VerifiedVekCache};
 use crate::clock::{Clock, SystemClock};
 use crate::collateral::CollateralError;
 use crate::collateral::amd::{VcekSource, VcekSourceConfig, vcek_source_from_config};
-use crate::{Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier};
+use crate::{Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier, binding};
 
 /// The values a report must be bound to.
 #[derive(Debug, Clone, Copy)]
@@ -219,35 +219,14 @@ fn check_vmpl(report: &AttestationReport) -> Result<(), SnpError> {
 /// report (spec §0.2), so the expected value is padded the same way. A longer value is
 /// truncated as upstream does; the KBS digests (SHA-384, SHA-512) are never longer.
 fn check_report_data(report: &AttestationReport, expected: &ReportData) -> Result<(), Error> {
-    let ReportData::Value(expected) = expected else {
-        return Ok(());
-    };
-    if !matches_padded(&report.report_data, expected) {
-        return Err(Error::Mismatch {
-            field: "report_data",
-        });
-    }
-    Ok(())
+    binding::check_report_data(&report.report_data, expected)
 }
 
 /// HOST_DATA is 32 bytes: the host places the init-data digest there, zero-padded, or cut to
 /// 32 bytes for SHA-384/512 digests (upstream's rule; a 256-bit prefix of the digest still
 /// binds the init data).
 fn check_host_data(report: &AttestationReport, expected: &InitDataHash) -> Result<(), Error> {
-    let InitDataHash::Value(expected) = expected else {
-        return Ok(());
-    };
-    if !matches_padded(&report.host_data, expected) {
-        return Err(Error::Mismatch { field: "host_data" });
-    }
-    Ok(())
-}
-
-/// `field == expected` after zero-padding `expected` to the field's length, or cutting it.
-fn matches_padded(field: &[u8], expected: &[u8]) -> bool {
-    let (head, tail) = field.split_at(expected.len().min(field.len()));
-    let expected = expected.get(..head.len()).unwrap_or(expected);
-    head == expected && tail.iter().all(|&b| b == 0)
+    binding::check_init_data(&report.host_data, expected, "host_data")
 }
 
 /// `snp_verifier` of the AS configuration.

@@ -1,5 +1,7 @@
-//! What the three DCAP verifiers (`tdx`, `sgx`, `az-tdx-vtpm`) share: collateral lookup and
-//! quote verification, the report-data rule, and the DCAP claims (verifiers spec §3.2).
+//! What the three DCAP verifiers (`tdx`, `sgx`, `az-tdx-vtpm`) share: their state, collateral
+//! lookup and quote verification, and the DCAP claims (verifiers spec §3.2). The report-data
+//! and init-data rules are [`crate::binding`]'s; the collateral source comes from
+//! [`crate::VerifierContext::dcap_collateral`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,52 +12,91 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::collateral::intel::config::DcapVerifierConfig;
-use crate::collateral::intel::offline::DirSource;
 use crate::collateral::intel::{DcapCollateral, DcapCollateralSource};
 use crate::dcap::{self, Quote, SgxType, VerifiedCollateral, VerifiedQuote};
-use crate::{Error, ReportData, VerifierContext};
+use crate::{Clock, Error};
 
-/// The DCAP collateral source of a verifier made in `context` with the `dcap_verifier` table:
-/// with an offline collateral directory only its `intel/bundles/` (collateral bundles in
-/// either format, chosen by FMSPC, TEE, PCK CA and the verification time), else the
-/// configured services (Intel PCS by default) through the context's fetcher.
-pub(crate) fn dcap_source(
-    dcap_verifier: Option<&serde_json::Map<String, Value>>,
-    context: &VerifierContext,
-) -> Result<Arc<dyn DcapCollateralSource>, Error> {
-    let config = DcapVerifierConfig::from_table(dcap_verifier)?;
-    if let Some(dir) = context.offline_collateral_dir() {
-        let bundles = dir.join("intel").join("bundles");
-        return Ok(Arc::new(DirSource::new(
-            bundles,
-            config.tcb_update_type,
-            context.clock(),
-        )));
-    }
-    config.sources(|| context.fetcher(), context.clock())
+/// How one verification checks its quote: collateral from `collateral`, validity at `now`
+/// (Unix seconds), and the collateral's own checks from `cache` when there is one.
+#[derive(Clone, Copy)]
+pub(crate) struct QuoteCheck<'a> {
+    collateral: &'a dyn DcapCollateralSource,
+    cache: Option<&'a VerifiedCollateralCache>,
+    now: u64,
 }
 
-/// Looks up the collateral for `quote` (its FMSPC, TEE and PCK CA, read from the PCK leaf in
-/// the quote) and verifies the quote with it at `now` (Unix seconds). The collateral's own
-/// checks (signatures, chains, CRL issuers) come from `cache` when the same collateral was
-/// checked before; validity windows are checked at `now` on every call.
-pub(crate) async fn verify_quote(
-    quote: Quote,
-    collateral: &dyn DcapCollateralSource,
-    cache: &VerifiedCollateralCache,
-    now: u64,
-) -> Result<VerifiedQuote, Error> {
-    let request = dcap::collateral_request(&quote)?;
-    let collateral = collateral.collateral(&request).await?;
-    let checked = cache.verified(&collateral)?;
-    // A time past year 9999 cannot be represented; the epoch instead makes every
-    // certificate and collateral "not yet valid", which fails closed.
-    let now = i64::try_from(now)
-        .ok()
-        .and_then(|now| OffsetDateTime::from_unix_timestamp(now).ok())
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    Ok(dcap::verify_with_collateral(quote, &checked, now)?)
+impl<'a> QuoteCheck<'a> {
+    /// Checks every collateral afresh (the public `verify` functions).
+    pub(crate) fn uncached(collateral: &'a dyn DcapCollateralSource, now: u64) -> Self {
+        Self {
+            collateral,
+            cache: None,
+            now,
+        }
+    }
+
+    /// Keeps the collateral checks in `cache`.
+    pub(crate) fn cached(
+        collateral: &'a dyn DcapCollateralSource,
+        cache: &'a VerifiedCollateralCache,
+        now: u64,
+    ) -> Self {
+        Self {
+            collateral,
+            cache: Some(cache),
+            now,
+        }
+    }
+
+    /// Looks up the collateral for `quote` (its FMSPC, TEE and PCK CA, read from the PCK leaf
+    /// in the quote) and verifies the quote with it. The collateral's own checks (signatures,
+    /// chains, CRL issuers) come from the cache when the same collateral was checked before;
+    /// validity windows are checked at `now` on every call.
+    pub(crate) async fn verify(self, quote: Quote) -> Result<VerifiedQuote, Error> {
+        let request = dcap::collateral_request(&quote)?;
+        let collateral = self.collateral.collateral(&request).await?;
+        let checked = match self.cache {
+            Some(cache) => cache.verified(&collateral)?,
+            None => Arc::new(VerifiedCollateral::verify(&collateral)?),
+        };
+        // A time past year 9999 cannot be represented; the epoch instead makes every
+        // certificate and collateral "not yet valid", which fails closed.
+        let now = i64::try_from(self.now)
+            .ok()
+            .and_then(|now| OffsetDateTime::from_unix_timestamp(now).ok())
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        Ok(dcap::verify_with_collateral(quote, &checked, now)?)
+    }
+}
+
+/// What each DCAP [`crate::Verifier`] (`tdx`, `sgx`, `az-tdx-vtpm`) holds: its collateral
+/// source, its clock, and the collateral it has checked (shared by its clones).
+#[derive(Clone)]
+pub(crate) struct DcapVerifierState {
+    collateral: Arc<dyn DcapCollateralSource>,
+    clock: Arc<dyn Clock>,
+    cache: Arc<VerifiedCollateralCache>,
+}
+
+impl DcapVerifierState {
+    /// Collateral from `collateral`, verification time from `clock`, an empty cache.
+    pub(crate) fn new(collateral: Arc<dyn DcapCollateralSource>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            collateral,
+            clock,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The clock (the verifiers' `Debug` output shows it).
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// This verification's quote check: the clock's current time and the shared cache.
+    pub(crate) fn check(&self) -> QuoteCheck<'_> {
+        QuoteCheck::cached(self.collateral.as_ref(), &self.cache, self.clock.now())
+    }
 }
 
 /// Most distinct collateral sets kept checked (one per FMSPC, TEE and CA in use, times the
@@ -127,28 +168,6 @@ fn fingerprint(collateral: &DcapCollateral) -> [u8; 32] {
     let mut key = [0u8; 32];
     key.copy_from_slice(context.finish().as_ref());
     key
-}
-
-/// Right-pads `data` with zeros to `len` bytes, or truncates it (upstream's
-/// `regularize_data`, verifiers spec §0.2).
-pub(crate) fn regularize(data: &[u8], len: usize) -> Vec<u8> {
-    let mut out = data.get(..len).unwrap_or(data).to_vec();
-    out.resize(len, 0);
-    out
-}
-
-/// The quote's 64-byte report data must be the expected report data padded or truncated to
-/// 64 bytes; with no expected value there is nothing to check.
-pub(crate) fn check_report_data(quoted: &[u8; 64], expected: &ReportData) -> Result<(), Error> {
-    let ReportData::Value(expected) = expected else {
-        return Ok(());
-    };
-    if regularize(expected, 64) != quoted.as_slice() {
-        return Err(Error::Mismatch {
-            field: "report_data",
-        });
-    }
-    Ok(())
 }
 
 /// The DCAP results as upstream's "custom" claims (QVL supplemental data, verifiers spec

@@ -34,8 +34,10 @@ pub use claims::quote_claims;
 use crate::collateral::intel::DcapCollateralSource;
 use crate::dcap::Quote;
 use crate::eventlog::{EventLog, MAX_LOG_SIZE};
-use crate::{Clock, Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier};
-use common::VerifiedCollateralCache;
+use crate::{
+    Clock, Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier, binding,
+};
+use common::{DcapVerifierState, QuoteCheck};
 
 /// Parsed, not yet verified, `tdx` evidence.
 #[derive(Debug, Clone)]
@@ -96,41 +98,36 @@ pub async fn verify(
     collateral: &dyn DcapCollateralSource,
     now: u64,
 ) -> Result<Map<String, Value>, Error> {
-    verify_cached(
+    let check = QuoteCheck::uncached(collateral, now);
+    verify_with(
         evidence,
         expected_report_data,
         expected_init_data_hash,
-        collateral,
-        now,
-        &VerifiedCollateralCache::default(),
+        check,
     )
     .await
 }
 
-/// [`verify`] with the collateral checks kept in `cache`.
-pub(crate) async fn verify_cached(
+/// [`verify`] with the quote checked by `check`.
+pub(crate) async fn verify_with(
     evidence: TdxEvidence,
     expected_report_data: &ReportData,
     expected_init_data_hash: &InitDataHash,
-    collateral: &dyn DcapCollateralSource,
-    now: u64,
-    cache: &VerifiedCollateralCache,
+    check: QuoteCheck<'_>,
 ) -> Result<Map<String, Value>, Error> {
     let TdxEvidence { quote, event_log } = evidence;
-    let verified = common::verify_quote(quote, collateral, cache, now).await?;
+    let verified = check.verify(quote).await?;
     let report = verified
         .quote
         .body
         .td_report()
         .ok_or_else(|| malformed("not a TD quote"))?;
-    common::check_report_data(&report.report_data, expected_report_data)?;
-    if let InitDataHash::Value(digest) = expected_init_data_hash {
-        if common::regularize(digest, 48) != report.mr_config_id {
-            return Err(Error::Mismatch {
-                field: "mr_config_id",
-            });
-        }
-    }
+    binding::check_report_data(&report.report_data, expected_report_data)?;
+    binding::check_init_data(
+        &report.mr_config_id,
+        expected_init_data_hash,
+        "mr_config_id",
+    )?;
     if let Some(log) = &event_log {
         log.check_rtmrs(&report.rtmr)?;
     }
@@ -143,25 +140,23 @@ pub(crate) async fn verify_cached(
 /// The `tdx` [`Verifier`]: DCAP collateral from `collateral`, verification time from `clock`.
 #[derive(Clone)]
 pub struct Tdx {
-    collateral: Arc<dyn DcapCollateralSource>,
-    clock: Arc<dyn Clock>,
-    cache: Arc<VerifiedCollateralCache>,
+    dcap: DcapVerifierState,
 }
 
 impl Tdx {
     /// A verifier that fetches collateral from `collateral` and verifies at `clock`'s time.
     pub fn new(collateral: Arc<dyn DcapCollateralSource>, clock: Arc<dyn Clock>) -> Self {
         Self {
-            collateral,
-            clock,
-            cache: Arc::default(),
+            dcap: DcapVerifierState::new(collateral, clock),
         }
     }
 }
 
 impl std::fmt::Debug for Tdx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tdx").field("clock", &self.clock).finish()
+        f.debug_struct("Tdx")
+            .field("clock", self.dcap.clock())
+            .finish()
     }
 }
 
@@ -174,13 +169,12 @@ impl Verifier for Tdx {
         expected_init_data_hash: &InitDataHash,
     ) -> Result<Vec<(TeeEvidenceClaims, TeeClass)>, Error> {
         let evidence = TdxEvidence::from_json(evidence)?;
-        let claims = verify_cached(
+        let check = self.dcap.check();
+        let claims = verify_with(
             evidence,
             expected_report_data,
             expected_init_data_hash,
-            self.collateral.as_ref(),
-            self.clock.now(),
-            &self.cache,
+            check,
         )
         .await?;
         Ok(vec![(TeeEvidenceClaims::new(claims), TeeClass::Cpu)])

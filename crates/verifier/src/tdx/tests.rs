@@ -349,16 +349,14 @@ async fn expired_collateral_is_a_claim_and_an_expired_certificate_a_failure() {
 #[tokio::test]
 async fn checked_collateral_is_cached_but_validity_is_checked_at_every_use() {
     let source = Fixed::bundle("tdx_quote_4");
-    let cache = VerifiedCollateralCache::default();
+    let cache = common::VerifiedCollateralCache::default();
     let expected = report_data(QUOTE_4_REPORT_DATA);
     let run = |now| {
-        verify_cached(
+        verify_with(
             TdxEvidence::from_json(&wrapped("tdx_quote_4")).unwrap(),
             &expected,
             &InitDataHash::NotProvided,
-            &source,
-            now,
-            &cache,
+            common::QuoteCheck::cached(&source, &cache, now),
         )
     };
     run(QUOTE_4_TIME).await.unwrap();
