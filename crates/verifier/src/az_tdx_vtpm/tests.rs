@@ -10,7 +10,7 @@ use serde_json::json;
 use super::*;
 use crate::FixedClock;
 use crate::tdx::tests::Fixed;
-use crate::test_support::shared;
+use crate::test_support::{cpu_claims, shared};
 
 /// 2025-11-05T00:00:00Z: inside the TD quote's collateral window.
 const NOW: u64 = 1_762_300_800;
@@ -30,11 +30,7 @@ async fn evaluate(
         Arc::new(Fixed::bundle("az-tdx-vtpm_td-quote")),
         Arc::new(FixedClock(NOW)),
     );
-    let mut entries = verifier.evaluate(evidence, expected, init_data).await?;
-    assert_eq!(entries.len(), 1);
-    let (claims, class) = entries.remove(0);
-    assert_eq!(class, TeeClass::Cpu);
-    Ok(claims.into_map())
+    cpu_claims(&verifier, evidence, expected, init_data).await
 }
 
 async fn evaluate_v1(evidence: &Value) -> Result<Map<String, Value>, Error> {

@@ -12,7 +12,7 @@ use sm2::elliptic_curve::sec1::ToSec1Point;
 use super::*;
 use crate::collateral::hygon::OfflineStore;
 
-use crate::test_support::shared;
+use crate::test_support::{cpu_claims, shared};
 
 fn shared_json(path: &str) -> Value {
     serde_json::from_slice(&shared(path)).unwrap()
@@ -41,13 +41,8 @@ fn offline_store() -> Arc<OfflineStore> {
 }
 
 async fn evaluate(csv: &Csv, evidence: &Value, report_data: &ReportData) -> Result<Value, Error> {
-    let mut entries = csv
-        .evaluate(evidence, report_data, &InitDataHash::NotProvided)
-        .await?;
-    assert_eq!(entries.len(), 1);
-    let (claims, class) = entries.remove(0);
-    assert_eq!(class, TeeClass::Cpu);
-    Ok(claims.into_value())
+    let claims = cpu_claims(csv, evidence, report_data, &InitDataHash::NotProvided).await?;
+    Ok(Value::Object(claims))
 }
 
 /// Verifies `evidence` (which carries HSK/CEK) against the csv-rs report data.

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::*;
 use crate::FixedClock;
 use crate::tdx::tests::Fixed;
-use crate::test_support::shared;
+use crate::test_support::{cpu_claims, shared};
 
 /// 2025-09-01T00:00:00Z: inside the occlum quote's collateral window.
 pub(crate) const OCCLUM_TIME: u64 = 1_756_684_800;
@@ -28,11 +28,7 @@ async fn evaluate(
         Arc::new(Fixed::bundle("occlum_quote")),
         Arc::new(FixedClock(OCCLUM_TIME)),
     );
-    let mut entries = verifier.evaluate(evidence, expected, init_data).await?;
-    assert_eq!(entries.len(), 1);
-    let (claims, class) = entries.remove(0);
-    assert_eq!(class, TeeClass::Cpu);
-    Ok(claims.into_map())
+    cpu_claims(&verifier, evidence, expected, init_data).await
 }
 
 fn report_data(text: &[u8]) -> ReportData {

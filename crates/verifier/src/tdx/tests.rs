@@ -12,7 +12,7 @@ use super::*;
 use crate::FixedClock;
 use crate::collateral::CollateralError;
 use crate::collateral::intel::{CollateralRequest, DcapCollateral};
-use crate::test_support::shared;
+use crate::test_support::{cpu_claims, shared};
 
 /// 2023-06-28T00:00:00Z: inside `tdx_quote_4`'s collateral window.
 pub(crate) const QUOTE_4_TIME: u64 = 1_687_910_400;
@@ -73,11 +73,7 @@ async fn evaluate(
     init_data: &InitDataHash,
 ) -> Result<Map<String, Value>, Error> {
     let verifier = Tdx::new(Arc::new(Fixed::bundle(name)), Arc::new(FixedClock(now)));
-    let mut entries = verifier.evaluate(evidence, expected, init_data).await?;
-    assert_eq!(entries.len(), 1);
-    let (claims, class) = entries.remove(0);
-    assert_eq!(class, TeeClass::Cpu);
-    Ok(claims.into_map())
+    cpu_claims(&verifier, evidence, expected, init_data).await
 }
 
 async fn quote_4(evidence: &Value) -> Result<Map<String, Value>, Error> {
