@@ -252,6 +252,12 @@ impl AttestationService {
         Ok(self.rvps.query(id).await?)
     }
 
+    /// The reference value provider this service reads (built in or `GrpcRemote`), for a
+    /// front end serving the RVPS API on the AS port.
+    pub fn reference_value_provider(&self) -> Arc<dyn ReferenceValueProvider> {
+        Arc::clone(&self.rvps)
+    }
+
     /// The public key that verifies this service's tokens, as in their header.
     pub fn token_verifying_jwk(&self) -> Jwk {
         self.signer.jwk().clone()

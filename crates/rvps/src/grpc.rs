@@ -27,7 +27,23 @@ use crate::error::Error;
 #[derive(Clone)]
 pub struct RvpsService {
     provider: Arc<dyn ReferenceValueProvider>,
+    status: StatusFn,
 }
+
+/// The RPC that failed, as told to a [`StatusFn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Operation {
+    /// `QueryReferenceValue`.
+    Query,
+    /// `RegisterReferenceValue`.
+    Register,
+}
+
+/// Turns a provider failure into the status the client gets. The default is `ABORTED` with
+/// `"<operation> reference value failed: <error>: <cause>: ..."`; a front end with its own
+/// message style (the AS's `grpc-as`) sets another with [`RvpsService::with_status`].
+pub type StatusFn = fn(Operation, Error) -> Status;
 
 impl std::fmt::Debug for RvpsService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -38,7 +54,16 @@ impl std::fmt::Debug for RvpsService {
 impl RvpsService {
     /// A service answering from `provider`.
     pub fn new(provider: Arc<dyn ReferenceValueProvider>) -> Self {
-        Self { provider }
+        Self {
+            provider,
+            status: aborted_status,
+        }
+    }
+
+    /// The same service reporting failures with `status` instead of the default.
+    pub fn with_status(mut self, status: StatusFn) -> Self {
+        self.status = status;
+        self
     }
 
     /// The tonic server wrapper, ready for `Server::add_service`.
@@ -58,12 +83,12 @@ impl ReferenceValueProviderService for RvpsService {
             .provider
             .query(&id)
             .await
-            .map_err(|e| aborted("query reference value failed", &e))?;
+            .map_err(|e| (self.status)(Operation::Query, e))?;
         let reference_value_results = match value {
             Some(value) => Some(serde_json::to_string(&value).map_err(|e| {
-                aborted(
-                    "query reference value failed",
-                    &Error::MalformedRecord {
+                (self.status)(
+                    Operation::Query,
+                    Error::MalformedRecord {
                         name: id.clone(),
                         source: e,
                     },
@@ -85,7 +110,7 @@ impl ReferenceValueProviderService for RvpsService {
             .provider
             .register(&message)
             .await
-            .map_err(|e| aborted("register reference value failed", &e))?;
+            .map_err(|e| (self.status)(Operation::Register, e))?;
         tracing::info!(?names, "reference values registered");
         Ok(Response::new(ReferenceValueRegisterResponse {}))
     }
@@ -107,6 +132,15 @@ pub async fn serve(
         .add_service(RvpsService::new(provider).into_server())
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
+}
+
+/// The default [`StatusFn`].
+fn aborted_status(operation: Operation, error: Error) -> Status {
+    let action = match operation {
+        Operation::Query => "query reference value failed",
+        Operation::Register => "register reference value failed",
+    };
+    aborted(action, &error)
 }
 
 /// The one mapping from crate errors to gRPC statuses: `ABORTED` (as upstream) with
@@ -154,6 +188,33 @@ mod tests {
         assert_eq!(
             status.message(),
             "register reference value failed: could not find extractor for corim"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_front_end_can_set_its_own_status() {
+        fn unavailable(operation: Operation, error: Error) -> Status {
+            Status::unavailable(format!("{operation:?}: {error}"))
+        }
+        let provider = Arc::new(crate::BuiltinRvps::new(Arc::new(
+            storage::memory::MemoryStore::new(),
+        )));
+        let message = r#"{"version":"0.1.0","type":"corim","payload":""}"#;
+        let register = |service: RvpsService| async move {
+            service
+                .register_reference_value(Request::new(ReferenceValueRegisterRequest {
+                    message: message.into(),
+                }))
+                .await
+                .unwrap_err()
+        };
+        let default = register(RvpsService::new(provider.clone())).await;
+        assert_eq!(default.code(), tonic::Code::Aborted);
+        let custom = register(RvpsService::new(provider).with_status(unavailable)).await;
+        assert_eq!(custom.code(), tonic::Code::Unavailable);
+        assert_eq!(
+            custom.message(),
+            "Register: could not find extractor for corim"
         );
     }
 }

@@ -23,7 +23,7 @@ mod reference;
 pub mod request;
 
 pub use attestation::AttestationGrpc;
-pub use reference::ReferenceValueGrpc;
+pub use reference::reference_value_service;
 
 /// Path of the JWK set that verifies this AS's tokens, served on every front end's port.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -34,7 +34,7 @@ pub async fn router(service: Arc<AttestationService>) -> Router {
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in [
         <AttestationServiceServer<AttestationGrpc> as tonic::server::NamedService>::NAME,
-        <ReferenceValueProviderServiceServer<ReferenceValueGrpc> as tonic::server::NamedService>::NAME,
+        <ReferenceValueProviderServiceServer<rvps::grpc::RvpsService> as tonic::server::NamedService>::NAME,
     ] {
         health
             .set_service_status(name, ServingStatus::Serving)
@@ -44,9 +44,7 @@ pub async fn router(service: Arc<AttestationService>) -> Router {
     Routes::new(AttestationServiceServer::new(AttestationGrpc::new(
         Arc::clone(&service),
     )))
-    .add_service(ReferenceValueProviderServiceServer::new(
-        ReferenceValueGrpc::new(Arc::clone(&service)),
-    ))
+    .add_service(reference_value_service(&service))
     .add_service(health_service)
     .into_axum_router()
     .route(JWKS_PATH, get(move || jwks(Arc::clone(&service))))

@@ -1,71 +1,50 @@
-//! `reference.ReferenceValueProviderService` on the AS port, delegating to the AS's reference
-//! value provider (spec §2.2: an upstream KBS in `coco_as_grpc` mode sends its reference-value
-//! calls to the AS address).
+//! `reference.ReferenceValueProviderService` on the AS port: the RVPS crate's server
+//! ([`rvps::grpc::RvpsService`]) over the AS's reference value provider (spec §2.2: an upstream
+//! KBS in `coco_as_grpc` mode sends its reference-value calls to the AS address), with failures
+//! in the AS's message style.
 
-use std::sync::Arc;
-
-use protos::reference::reference_value_provider_service_server::ReferenceValueProviderService;
-use protos::reference::{
-    ReferenceValueQueryRequest, ReferenceValueQueryResponse, ReferenceValueRegisterRequest,
-    ReferenceValueRegisterResponse,
-};
-use tonic::{Request, Response, Status};
+use protos::reference::reference_value_provider_service_server::ReferenceValueProviderServiceServer;
+use rvps::grpc::{Operation, RvpsService};
+use tonic::Status;
 
 use super::request::cause_chain;
-use crate::AttestationService;
+use crate::{AttestationService, Error};
 
-/// The `ReferenceValueProviderService` gRPC service over an [`AttestationService`].
-#[derive(Debug, Clone)]
-pub struct ReferenceValueGrpc {
-    service: Arc<AttestationService>,
+/// The `ReferenceValueProviderService` gRPC service over the reference values of `service`.
+pub fn reference_value_service(
+    service: &AttestationService,
+) -> ReferenceValueProviderServiceServer<RvpsService> {
+    RvpsService::new(service.reference_value_provider())
+        .with_status(aborted)
+        .into_server()
 }
 
-impl ReferenceValueGrpc {
-    /// Serves the reference values of `service`.
-    pub fn new(service: Arc<AttestationService>) -> Self {
-        Self { service }
-    }
+/// `ABORTED` with a header line and the numbered cause chain, like the AS's other RPCs.
+fn aborted(operation: Operation, error: rvps::Error) -> Status {
+    let header = match operation {
+        Operation::Query => "Query reference value failed",
+        Operation::Register => "Register reference value failed",
+        _ => "Reference value request failed",
+    };
+    Status::aborted(format!("{header}: \n{}", cause_chain(&Error::Rvps(error))))
 }
 
-#[tonic::async_trait]
-impl ReferenceValueProviderService for ReferenceValueGrpc {
-    async fn query_reference_value(
-        &self,
-        request: Request<ReferenceValueQueryRequest>,
-    ) -> Result<Response<ReferenceValueQueryResponse>, Status> {
-        let id = request.into_inner().reference_value_id;
-        let value = self
-            .service
-            .query_reference_value(&id)
-            .await
-            .map_err(|err| {
-                Status::aborted(format!(
-                    "Query reference value failed: \n{}",
-                    cause_chain(&err)
-                ))
-            })?;
-        // Unknown id: the optional field stays absent, not an empty string.
-        Ok(Response::new(ReferenceValueQueryResponse {
-            reference_value_results: value.map(|value| value.to_string()),
-        }))
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    async fn register_reference_value(
-        &self,
-        request: Request<ReferenceValueRegisterRequest>,
-    ) -> Result<Response<ReferenceValueRegisterResponse>, Status> {
-        let message = request.into_inner().message;
-        let names = self
-            .service
-            .register_reference_value(&message)
-            .await
-            .map_err(|err| {
-                Status::aborted(format!(
-                    "Register reference value failed: \n{}",
-                    cause_chain(&err)
-                ))
-            })?;
-        tracing::info!(?names, "reference values registered");
-        Ok(Response::new(ReferenceValueRegisterResponse {}))
+    #[test]
+    fn failures_carry_the_header_and_the_numbered_cause_chain() {
+        let status = aborted(
+            Operation::Query,
+            rvps::Error::UnknownType {
+                kind: "corim".into(),
+            },
+        );
+        assert_eq!(status.code(), tonic::Code::Aborted);
+        assert_eq!(
+            status.message(),
+            "Query reference value failed: \n0: reference value provider\n1: could not find extractor for corim"
+        );
     }
 }
