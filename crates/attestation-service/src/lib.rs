@@ -55,7 +55,7 @@ mod signer;
 pub use config::{AsConfig, RvpsConfig, SignerConfig, TokenBrokerConfig, TokenType};
 pub use error::Error;
 pub use request::{InitData, RuntimeData, VerificationRequest};
-pub use service::{AttestationService, Clock};
+pub use service::{AttestationService, Clock, policy_evaluation_slots};
 pub use signer::TokenSigner;
 /// Re-exported because [`AsConfig::verifier_config`] holds it.
 pub use verifier::VerifierConfig;

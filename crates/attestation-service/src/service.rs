@@ -13,6 +13,7 @@ use rvps::{BuiltinRvps, ReferenceValueProvider, RemoteRvps};
 use serde_json::Value;
 use storage::StorageProvider;
 use time::OffsetDateTime;
+use tokio::sync::Semaphore;
 use verifier::collateral::cache::CollateralCache;
 use verifier::collateral::fetch::{FetchPolicy, Fetcher};
 use verifier::{TeeClass, Verifier, VerifierContext};
@@ -34,6 +35,20 @@ const REFERENCE_VALUE_NAMESPACE: &str = "reference_value";
 const TRUST_CLAIMS_RULE: &str = "data.policy.trust_claims";
 const EXTENSIONS_RULE: &str = "data.policy.extensions";
 
+/// How many appraisal-policy evaluations may run at once: two per core of this machine.
+///
+/// Evaluations run on the Tokio blocking pool because `query_reference_value` blocks on the
+/// RVPS, and the RVPS's own storage reads (LocalFs, LocalJson) need a blocking thread too. Were
+/// every blocking thread an evaluation waiting for such a read, no read could run: each query
+/// would stall until its timeout. Bounding evaluations below the pool's size leaves threads for
+/// the reads (a host sizes its pool above this, as the KBS does); it also stops a burst of
+/// attestations from starting more CPU-bound evaluations than there are cores to run them.
+pub fn policy_evaluation_slots() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .saturating_mul(2)
+}
+
 /// The source of the current time: `iat` of the tokens and the verification time of the
 /// verifiers (certificate validity); injected so tests can pin it.
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
@@ -54,6 +69,8 @@ pub struct AttestationService {
     /// state, and reusing them keeps what they cache (verified VEK chains, downloaded
     /// collateral) across requests.
     verifiers: Mutex<HashMap<Tee, Arc<dyn Verifier>>>,
+    /// Permits for appraisal-policy evaluations, [`policy_evaluation_slots`] of them.
+    evaluations: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for AttestationService {
@@ -127,6 +144,7 @@ impl AttestationService {
             verifier_context: collateral_context.with_clock(Arc::new(VerifierClock(clock.clone()))),
             clock,
             verifiers: Mutex::new(HashMap::new()),
+            evaluations: Arc::new(Semaphore::new(policy_evaluation_slots())),
         })
     }
 
@@ -349,8 +367,14 @@ impl AttestationService {
         let evaluated = format!("{policy_id}_{class}");
         let policy = self.policies.compiled(&evaluated).await?;
         let input = Value::Object(annotated.clone().into_iter().collect());
-        // `query_reference_value` blocks on the RVPS, so evaluate on a blocking thread.
+        // `query_reference_value` blocks on the RVPS, so evaluate on a blocking thread, holding
+        // a permit until the evaluation ends (even if this request is dropped meanwhile).
+        let permit = Arc::clone(&self.evaluations)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::PolicyTask)?;
         let (trust_claims, extensions) = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             // Both rules on one engine clone with the input converted once, instead of a clone
             // and a conversion per rule; a missing rule is still reported for that rule alone.
             let [trust_claims, extensions] =

@@ -63,9 +63,16 @@ fn main() -> anyhow::Result<()> {
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
-    if let Some(workers) = config.http_server.worker_count {
-        runtime.worker_threads(workers);
-    }
+    let workers = config
+        .http_server
+        .worker_count
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    runtime
+        .worker_threads(workers)
+        .max_blocking_threads(kbs::server::blocking_threads(
+            workers,
+            attestation_service::policy_evaluation_slots(),
+        ));
     runtime
         .build()
         .context("cannot start the async runtime")?

@@ -192,6 +192,22 @@ async fn serve_tls(
     Ok(())
 }
 
+/// The size of the runtime's blocking pool for `workers` worker threads, when up to
+/// `evaluation_slots` appraisal-policy evaluations may hold a blocking thread at once.
+///
+/// Blocking work in the KBS is short: policy evaluations (bounded by the AS, see
+/// [`attestation_service::policy_evaluation_slots`]) and the storage reads they and the
+/// handlers make. The pool holds every evaluation slot plus a few threads per core for the
+/// reads, so an evaluation waiting on a read never waits for a thread. Tokio's default of 512
+/// let a 1000-guest boot storm start about 150 threads, each with its own allocator arena, and
+/// the memory they kept raised the resident set by tens of MiB for the life of the process.
+pub fn blocking_threads(workers: usize, evaluation_slots: usize) -> usize {
+    workers
+        .saturating_mul(4)
+        .max(8)
+        .saturating_add(evaluation_slots)
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -319,6 +335,14 @@ mod tests {
         assert_eq!(response.text().await.unwrap(), "ok");
         stop.send(()).unwrap();
         task.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn blocking_pool_is_a_few_threads_per_core_above_the_evaluation_slots() {
+        assert_eq!(blocking_threads(1, 4), 12);
+        assert_eq!(blocking_threads(2, 4), 12);
+        assert_eq!(blocking_threads(16, 32), 96);
+        assert_eq!(blocking_threads(usize::MAX, 4), usize::MAX);
     }
 
     #[test]
