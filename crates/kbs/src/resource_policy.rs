@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use policy::{PolicyStore, RuleValue};
+use policy::{PolicyInput, PolicyStore, RuleValue};
 use serde::Serialize;
 use serde_json::Value;
 use storage::KeyValueStore;
@@ -166,11 +166,11 @@ impl ResourcePolicy {
         self.store.get_text(POLICY_ID).await.map_err(Error::Store)
     }
 
-    /// Evaluates `data.policy.allow` with the verified token `claims` as `input` and the
+    /// Evaluates `data.policy.allow` with the verified token's claims as `input` and the
     /// request (plugin name, path segments after it, query) as `data`.
     pub async fn evaluate(
         &self,
-        claims: &Value,
+        claims: &PolicyInput,
         plugin: &str,
         resource_path: &[String],
         query: &BTreeMap<String, String>,
@@ -184,7 +184,7 @@ impl ResourcePolicy {
         .map_err(|e| Error::Evaluation {
             message: e.to_string(),
         })?;
-        match compiled.eval_rule(ALLOW_RULE, claims, Some(&data)) {
+        match compiled.eval_rule_with(ALLOW_RULE, claims, Some(&data)) {
             Ok(RuleValue::Value(Value::Bool(true))) => Ok(Decision::Allow),
             Ok(RuleValue::Value(other)) => {
                 if !other.is_boolean() {
@@ -262,7 +262,7 @@ mod tests {
 
     async fn decide(policy: &ResourcePolicy, claims: &Value, plugin: &str, p: &str) -> Decision {
         policy
-            .evaluate(claims, plugin, &path(p), &no_query())
+            .evaluate(&PolicyInput::new(claims), plugin, &path(p), &no_query())
             .await
             .unwrap()
     }
@@ -380,7 +380,7 @@ allow if {
 "#,
         )
         .await;
-        let claims = ear("tdx", "affirming");
+        let claims = PolicyInput::new(&ear("tdx", "affirming"));
         let query: BTreeMap<String, String> = [("version".to_owned(), "2".to_owned())].into();
         let allowed = policy
             .evaluate(&claims, "resource", &path("one/1/three"), &query)
@@ -393,7 +393,7 @@ allow if {
             .unwrap();
         assert_eq!(wrong_path, Decision::Deny);
         assert_eq!(
-            decide(&policy, &claims, "resource", "one/1/three").await,
+            decide(&policy, &ear("tdx", "affirming"), "resource", "one/1/three").await,
             Decision::Deny,
             "the query is part of the decision"
         );
@@ -429,7 +429,7 @@ allow if {
                 .await;
         let result = policy
             .evaluate(
-                &json!({"a": 1, "b": 1}),
+                &PolicyInput::new(&json!({"a": 1, "b": 1})),
                 "resource",
                 &path("a/b/c"),
                 &no_query(),

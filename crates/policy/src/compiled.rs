@@ -45,6 +45,36 @@ pub enum RuleValue {
     Value(serde_json::Value),
 }
 
+/// An `input` document converted once into the engine's representation, to be evaluated many
+/// times: e.g. the claims of a token verified once and presented on every resource request.
+///
+/// Converting a JSON document is a deep copy; evaluating with a `PolicyInput` shares it instead
+/// (the engine's values are reference counted), so repeated evaluations skip that copy.
+#[derive(Clone)]
+pub struct PolicyInput(regorus::Value);
+
+impl PolicyInput {
+    /// Converts `input`.
+    pub fn new(input: &serde_json::Value) -> Self {
+        Self(regorus::Value::from(input.clone()))
+    }
+
+    /// The document as JSON again (a conversion: not for the request path).
+    pub fn to_json(&self) -> Result<serde_json::Value> {
+        to_json(&self.0).map_err(|message| Error::Evaluation {
+            rule: "input".to_owned(),
+            message,
+        })
+    }
+}
+
+impl fmt::Debug for PolicyInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Inputs are attestation claims: no need to print them wherever this is debugged.
+        f.debug_struct("PolicyInput").finish_non_exhaustive()
+    }
+}
+
 /// A Rego module compiled once, ready to evaluate many times.
 #[derive(Clone)]
 pub struct CompiledPolicy {
@@ -112,6 +142,17 @@ impl CompiledPolicy {
         input: &serde_json::Value,
         data: Option<&serde_json::Value>,
     ) -> Result<RuleValue> {
+        self.eval_rule_with(rule, &PolicyInput::new(input), data)
+    }
+
+    /// Evaluates `rule` like [`eval_rule`](Self::eval_rule), with an `input` converted
+    /// before.
+    pub fn eval_rule_with(
+        &self,
+        rule: &str,
+        input: &PolicyInput,
+        data: Option<&serde_json::Value>,
+    ) -> Result<RuleValue> {
         let mut engine = self.engine_for(rule, input, data)?;
         eval_on(&mut engine, rule)
     }
@@ -132,7 +173,7 @@ impl CompiledPolicy {
         data: Option<&serde_json::Value>,
     ) -> Result<[Result<RuleValue>; N]> {
         let name = rules.first().copied().unwrap_or_default();
-        let mut engine = self.engine_for(name, input, data)?;
+        let mut engine = self.engine_for(name, &PolicyInput::new(input), data)?;
         Ok(rules.map(|rule| eval_on(&mut engine, rule)))
     }
 
@@ -141,11 +182,11 @@ impl CompiledPolicy {
     fn engine_for(
         &self,
         rule: &str,
-        input: &serde_json::Value,
+        input: &PolicyInput,
         data: Option<&serde_json::Value>,
     ) -> Result<Engine> {
         let mut engine = self.engine.clone();
-        engine.set_input(regorus::Value::from(input.clone()));
+        engine.set_input(input.0.clone());
         if let Some(data) = data {
             if !data.is_object() {
                 return Err(Error::DataNotObject);

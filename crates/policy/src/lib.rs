@@ -29,6 +29,6 @@ mod compiled;
 mod error;
 mod store;
 
-pub use compiled::{CompiledPolicy, ExtensionFn, PolicyExtension, RuleValue};
+pub use compiled::{CompiledPolicy, ExtensionFn, PolicyExtension, PolicyInput, RuleValue};
 pub use error::{Error, Result};
 pub use store::PolicyStore;

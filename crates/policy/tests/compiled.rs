@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use policy::{CompiledPolicy, Error, PolicyExtension, RuleValue};
+use policy::{CompiledPolicy, Error, PolicyExtension, PolicyInput, RuleValue};
 use serde_json::{Value, json};
 
 fn compile(rego: &str) -> CompiledPolicy {
@@ -307,6 +307,53 @@ fn compiled_policies_can_be_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<CompiledPolicy>();
     assert_send_sync::<policy::PolicyStore>();
+    assert_send_sync::<PolicyInput>();
+}
+
+#[test]
+fn a_converted_input_gives_what_the_json_gives_and_can_be_reused() {
+    let policy = compile(
+        r#"package policy
+        default allow := false
+        allow if {
+            data["resource-path"][2] == "c"
+            input.submods.cpu0["ear.status"] == "affirming"
+        }"#,
+    );
+    let affirming = ear_input(json!({}));
+    let mut contraindicated = affirming.clone();
+    contraindicated["submods"]["cpu0"]["ear.status"] = json!("contraindicated");
+    let mut other_path = resource_data();
+    other_path["resource-path"][2] = json!("d");
+    for input in [affirming, contraindicated] {
+        let converted = PolicyInput::new(&input);
+        for data in [resource_data(), other_path.clone()] {
+            // Twice on the same converted input: an evaluation must not alter it.
+            for _ in 0..2 {
+                assert_eq!(
+                    policy
+                        .eval_rule_with("data.policy.allow", &converted, Some(&data))
+                        .unwrap(),
+                    eval(
+                        &policy,
+                        "data.policy.allow",
+                        input.clone(),
+                        Some(data.clone())
+                    ),
+                );
+            }
+        }
+    }
+    let converted = PolicyInput::new(&ear_input(json!({})));
+    assert_eq!(
+        policy
+            .eval_rule_with("data.policy.allow", &converted, Some(&resource_data()))
+            .unwrap(),
+        RuleValue::Value(json!(true))
+    );
+    assert_eq!(converted.to_json().unwrap(), ear_input(json!({})));
+    assert!(format!("{converted:?}").contains("PolicyInput"));
+    assert!(!format!("{converted:?}").contains("affirming"));
 }
 
 #[test]

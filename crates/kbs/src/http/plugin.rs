@@ -14,7 +14,6 @@ use crate::metrics::PolicyOutcome;
 use crate::plugins::{AuthClass, PluginRequest};
 use crate::resource_policy::{Decision, POLICY_ID};
 use crate::session::SessionId;
-use crate::token;
 
 /// One plugin request as received.
 pub struct PluginCall<'a> {
@@ -66,10 +65,15 @@ pub async fn handle(kbs: &Kbs, call: PluginCall<'_>) -> Result<Response, ApiErro
         }
         AuthClass::Attested => {
             let token = attestation_token(kbs, call.headers, now).await?;
-            let claims = kbs.tokens.verify(&token, now_unix)?;
+            let verified = kbs.tokens.verify(&token, now_unix)?;
             let decision = kbs
                 .resource_policy
-                .evaluate(&claims, &name, &request.path, &request.query)
+                .evaluate(
+                    verified.policy_input(),
+                    &name,
+                    &request.path,
+                    &request.query,
+                )
                 .await
                 .inspect_err(|_| kbs.metrics.policy_evaluated(PolicyOutcome::Error))?;
             kbs.metrics.policy_evaluated(match decision {
@@ -82,14 +86,13 @@ pub async fn handle(kbs: &Kbs, call: PluginCall<'_>) -> Result<Response, ApiErro
                     policy_id: POLICY_ID,
                 });
             }
-            request.init_data_claims = token::init_data_claims(&claims);
+            request.init_data_claims = verified.init_data_claims().cloned();
             let encrypted = plugin.encrypted(&request);
             let output = plugin.handle(request).await?;
             if !encrypted {
                 return Ok(raw_response(output));
             }
-            let tee_key = kbs.tokens.tee_public_key(&claims)?;
-            let jwe = jose::jwe::encrypt(&tee_key, &output)?;
+            let jwe = jose::jwe::encrypt(verified.tee_public_key()?, &output)?;
             Ok(ApiJson(jwe).into_response())
         }
     }

@@ -13,14 +13,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use aws_lc_rs::digest::{SHA256, digest};
-use serde_json::Value;
 
 /// Shards, each with its own lock: concurrent requests for different tokens rarely contend,
 /// and no lock is held while a token is verified.
 const SHARDS: usize = 16;
 
-/// Default number of cached verifications (≈ one per live attested guest).
-pub(crate) const DEFAULT_CAPACITY: usize = 10_000;
+/// Default number of cached verifications. A guest re-presents its token within seconds of
+/// attesting, so the most recent few thousand verifications answer nearly every request, while
+/// each entry (≈ 5 KiB of converted claims) costs memory for every live guest beyond them.
+pub(crate) const DEFAULT_CAPACITY: usize = 4096;
 
 /// The longest an entry is trusted without a full verification, whatever `exp` says.
 pub(crate) const MAX_ENTRY_LIFETIME_SECS: u64 = 300;
@@ -28,21 +29,21 @@ pub(crate) const MAX_ENTRY_LIFETIME_SECS: u64 = 300;
 /// The SHA-256 of a token: the only form in which token bytes are kept as a key.
 type TokenDigest = [u8; 32];
 
-/// Successful verifications, bounded in number.
-pub(crate) struct VerifiedTokenCache {
-    shards: Vec<Mutex<HashMap<TokenDigest, Entry>>>,
+/// Successful verifications (what each one yielded: a `T`), bounded in number.
+pub(crate) struct VerifiedTokenCache<T> {
+    shards: Vec<Mutex<HashMap<TokenDigest, Entry<T>>>>,
     per_shard: usize,
 }
 
-struct Entry {
-    claims: Arc<Value>,
+struct Entry<T> {
+    verified: Arc<T>,
     /// The `now` of the verification: an earlier `now` (clock stepped back) is not answered.
     verified_at: u64,
     /// Last second (inclusive) at which the verification still holds.
     valid_until: u64,
 }
 
-impl VerifiedTokenCache {
+impl<T> VerifiedTokenCache<T> {
     /// A cache holding at most `capacity` verifications (rounded up to a multiple of the
     /// shard count; at least one per shard).
     pub(crate) fn new(capacity: usize) -> Self {
@@ -52,14 +53,14 @@ impl VerifiedTokenCache {
         }
     }
 
-    /// The claims of `token` if it was verified and the verification still holds at `now`.
-    /// An entry that no longer holds is removed.
-    pub(crate) fn get(&self, token: &str, now: u64) -> Option<Arc<Value>> {
+    /// What the verification of `token` yielded, if it was verified and the verification still
+    /// holds at `now`. An entry that no longer holds is removed.
+    pub(crate) fn get(&self, token: &str, now: u64) -> Option<Arc<T>> {
         let key = token_digest(token);
         let mut shard = self.shard(&key);
         let entry = shard.get(&key)?;
         if entry.verified_at <= now && now <= entry.valid_until {
-            return Some(Arc::clone(&entry.claims));
+            return Some(Arc::clone(&entry.verified));
         }
         shard.remove(&key);
         None
@@ -67,13 +68,7 @@ impl VerifiedTokenCache {
 
     /// Records a successful verification of `token` at `verified_at`, trusted until
     /// `valid_until` (inclusive; capped at [`MAX_ENTRY_LIFETIME_SECS`] after `verified_at`).
-    pub(crate) fn insert(
-        &self,
-        token: &str,
-        claims: Arc<Value>,
-        verified_at: u64,
-        valid_until: u64,
-    ) {
+    pub(crate) fn insert(&self, token: &str, verified: Arc<T>, verified_at: u64, valid_until: u64) {
         let valid_until = valid_until.min(verified_at.saturating_add(MAX_ENTRY_LIFETIME_SECS));
         if valid_until < verified_at {
             return;
@@ -86,7 +81,7 @@ impl VerifiedTokenCache {
         shard.insert(
             key,
             Entry {
-                claims,
+                verified,
                 verified_at,
                 valid_until,
             },
@@ -102,7 +97,7 @@ impl VerifiedTokenCache {
             .sum()
     }
 
-    fn shard(&self, key: &TokenDigest) -> MutexGuard<'_, HashMap<TokenDigest, Entry>> {
+    fn shard(&self, key: &TokenDigest) -> MutexGuard<'_, HashMap<TokenDigest, Entry<T>>> {
         // The digest is uniformly distributed, so its first byte spreads tokens evenly.
         let shard = &self.shards[usize::from(key[0]) % SHARDS];
         // A panic under the lock cannot leave a half-written entry (every update is one
@@ -113,7 +108,7 @@ impl VerifiedTokenCache {
 
 /// Frees one slot in a full shard: drops every entry expired at `now`, and if none was, the
 /// entry verified longest ago.
-fn make_room(shard: &mut HashMap<TokenDigest, Entry>, now: u64) {
+fn make_room<T>(shard: &mut HashMap<TokenDigest, Entry<T>>, now: u64) {
     let before = shard.len();
     shard.retain(|_, entry| entry.valid_until >= now);
     if shard.len() < before {
@@ -136,6 +131,8 @@ fn token_digest(token: &str) -> TokenDigest {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     fn claims(n: u64) -> Arc<Value> {

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use jose::{Jwk, VerifyingKey};
+use kbs_types::TeePubKey;
+use policy::PolicyInput;
 use rustls_pki_types::CertificateDer;
 use serde::Deserialize;
 use serde_json::Value;
@@ -157,6 +159,57 @@ pub enum Error {
     },
 }
 
+/// What every resource request needs from a verified token, derived once from its claims: the
+/// resource policy's `input`, the TEE public key and the init-data claims. Cached with the
+/// verification, so a guest re-presenting its token costs none of it again. The claims are
+/// kept only in the policy's form, so a cached token costs its memory once.
+pub struct VerifiedToken {
+    policy_input: PolicyInput,
+    tee_key: Result<TeePubKey, TeeKeyProblem>,
+    init_data_claims: Option<Value>,
+}
+
+/// Why the claims yield no TEE key; turned into an [`Error`] when the key is asked for.
+enum TeeKeyProblem {
+    Missing,
+    Malformed { pointer: String },
+}
+
+impl VerifiedToken {
+    /// The verified claims as JSON, converted back from the policy input; `None` only if they
+    /// cannot be (they always can, since they were JSON). Not meant for the request path.
+    pub fn claims(&self) -> Option<Value> {
+        self.policy_input.to_json().ok()
+    }
+
+    /// The claims converted for policy evaluation.
+    pub fn policy_input(&self) -> &PolicyInput {
+        &self.policy_input
+    }
+
+    /// The init-data claims handed to plugins (see [`init_data_claims`]).
+    pub fn init_data_claims(&self) -> Option<&Value> {
+        self.init_data_claims.as_ref()
+    }
+
+    /// The TEE public key the claims carry, as [`TokenVerifier::tee_public_key`] finds it.
+    pub fn tee_public_key(&self) -> Result<&TeePubKey, Error> {
+        match &self.tee_key {
+            Ok(key) => Ok(key),
+            Err(TeeKeyProblem::Missing) => Err(Error::NoTeePubKey),
+            Err(TeeKeyProblem::Malformed { pointer }) => Err(Error::InvalidTeePubKey {
+                pointer: pointer.clone(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for VerifiedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedToken").finish_non_exhaustive()
+    }
+}
+
 /// Verifies attestation tokens with the trust material loaded at startup.
 pub struct TokenVerifier {
     insecure_header_jwk: bool,
@@ -166,7 +219,7 @@ pub struct TokenVerifier {
     extra_teekey_paths: Vec<String>,
     /// Successful verifications; valid only with the trust material above, which never changes
     /// for the life of the verifier.
-    verified: VerifiedTokenCache,
+    verified: VerifiedTokenCache<VerifiedToken>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -244,21 +297,35 @@ impl TokenVerifier {
     /// A token verified before is answered from a cache while that verification still holds at
     /// `now_unix` (token `exp` + leeway, endorsing certificates' `notAfter`, at most 300 s);
     /// otherwise it is verified in full, so every refusal is that of a full verification.
-    pub fn verify(&self, token: &str, now_unix: u64) -> Result<Arc<Value>, Error> {
-        if let Some(claims) = self.verified.get(token, now_unix) {
-            return Ok(claims);
+    pub fn verify(&self, token: &str, now_unix: u64) -> Result<Arc<VerifiedToken>, Error> {
+        if let Some(verified) = self.verified.get(token, now_unix) {
+            return Ok(verified);
         }
         let (claims, endorsed_until) = self.verify_uncached(token, now_unix)?;
-        let claims = Arc::new(claims);
+        let expiry = jose::jwt::expiry(&claims);
+        let verified = Arc::new(self.prepare(claims));
         // `verify_uncached` succeeded, so `exp` is there; without it nothing is cached.
-        if let (Some(exp), Some(endorsed_until)) = (jose::jwt::expiry(&claims), endorsed_until) {
+        if let (Some(exp), Some(endorsed_until)) = (expiry, endorsed_until) {
             let valid_until = exp
                 .saturating_add(jose::jwt::DEFAULT_LEEWAY_SECS)
                 .min(endorsed_until);
             self.verified
-                .insert(token, Arc::clone(&claims), now_unix, valid_until);
+                .insert(token, Arc::clone(&verified), now_unix, valid_until);
         }
-        Ok(claims)
+        Ok(verified)
+    }
+
+    /// What resource requests need from verified `claims`, derived once.
+    fn prepare(&self, claims: Value) -> VerifiedToken {
+        let tee_key = self.tee_public_key(&claims).map_err(|e| match e {
+            Error::InvalidTeePubKey { pointer } => TeeKeyProblem::Malformed { pointer },
+            _ => TeeKeyProblem::Missing,
+        });
+        VerifiedToken {
+            policy_input: PolicyInput::new(&claims),
+            tee_key,
+            init_data_claims: init_data_claims(&claims),
+        }
     }
 
     /// The full verification: claims, and the last second the key's endorsement holds

@@ -142,7 +142,10 @@ async fn accepts_the_local_attestation_service_key() {
     )
     .await
     .unwrap();
-    assert_eq!(*verifier.verify(&with_jwk(&as_key), NOW).unwrap(), claims());
+    assert_eq!(
+        verifier.verify(&with_jwk(&as_key), NOW).unwrap().claims(),
+        Some(claims())
+    );
 
     // Same key material with other metadata is still the local key.
     let mut jwk = as_key.public_jwk().unwrap();
@@ -170,7 +173,10 @@ async fn insecure_mode_trusts_any_header_key_but_still_checks_the_token() {
     let verifier = TokenVerifier::new(&insecure(), None).await.unwrap();
     let key = SigningKey::generate_es256().unwrap();
     let token = with_jwk(&key);
-    assert_eq!(*verifier.verify(&token, NOW).unwrap(), claims());
+    assert_eq!(
+        verifier.verify(&token, NOW).unwrap().claims(),
+        Some(claims())
+    );
 
     let (head, _) = token.rsplit_once('.').unwrap();
     let other_signature = with_jwk(&SigningKey::generate_es256().unwrap());
@@ -284,8 +290,11 @@ async fn jwks_fixture() -> JwksFixture {
 async fn finds_the_key_by_kid_in_jwk_set_files() {
     let f = jwks_fixture().await;
     assert_eq!(
-        *f.verifier.verify(&with_kid(&f.key, "ita-1"), NOW).unwrap(),
-        claims()
+        f.verifier
+            .verify(&with_kid(&f.key, "ita-1"), NOW)
+            .unwrap()
+            .claims(),
+        Some(claims())
     );
     let result = f.verifier.verify(&with_kid(&f.key, "ita-2"), NOW);
     assert!(
@@ -544,7 +553,7 @@ async fn answers_a_repeated_token_from_the_cache_without_verifying_it() {
     verifier.local_as = None;
     let second = verifier.verify(&token, NOW + 1).unwrap();
     assert!(Arc::ptr_eq(&first, &second));
-    assert_eq!(*second, claims());
+    assert_eq!(second.claims(), Some(claims()));
     // Any other token, even from the same key, is verified in full (and now refused).
     let mut other_claims = claims();
     other_claims["iss"] = json!("other");
@@ -599,4 +608,64 @@ async fn a_tampered_copy_of_a_cached_token_misses_and_fails() {
     let payload = URL_SAFE_NO_PAD.encode(forged.to_string());
     let result = verifier.verify(&format!("{header}.{payload}.{signature}"), NOW);
     assert!(matches!(result, Err(Error::BadSignature)), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_verified_token_carries_its_tee_key_and_the_key_errors() {
+    let as_key = SigningKey::generate_es256().unwrap();
+    let verifier = TokenVerifier::new(
+        &AttestationTokenConfig::default(),
+        Some(as_key.public_jwk().unwrap()),
+    )
+    .await
+    .unwrap();
+    let extras = || HeaderExtras {
+        kid: None,
+        jwk: Some(as_key.public_jwk().unwrap()),
+    };
+    let with = |key: Value| {
+        let mut claims = claims_at(TEE_PUBKEY_POINTERS[3], key);
+        claims["exp"] = json!(NOW + 300);
+        claims
+    };
+
+    let good = with(ec_tee_key());
+    let token = sign(&as_key, extras(), &good);
+    let verified = verifier.verify(&token, NOW).unwrap();
+    // `TeePubKey` has no `PartialEq`: compare the wire forms.
+    assert_eq!(
+        serde_json::to_value(verified.tee_public_key().unwrap()).unwrap(),
+        serde_json::to_value(verifier.tee_public_key(&good).unwrap()).unwrap()
+    );
+    // The cached answer carries the same key.
+    let again = verifier.verify(&token, NOW + 1).unwrap();
+    assert!(Arc::ptr_eq(&verified, &again));
+    assert!(again.tee_public_key().is_ok());
+
+    let malformed = verifier
+        .verify(&sign(&as_key, extras(), &with(json!("not a key"))), NOW)
+        .unwrap();
+    let result = malformed.tee_public_key();
+    assert!(
+        matches!(&result, Err(Error::InvalidTeePubKey { pointer }) if pointer == TEE_PUBKEY_POINTERS[3]),
+        "{result:?}"
+    );
+    let missing = verifier
+        .verify(&sign(&as_key, extras(), &claims()), NOW)
+        .unwrap();
+    assert!(matches!(missing.tee_public_key(), Err(Error::NoTeePubKey)));
+    assert!(
+        !format!("{missing:?}").contains("test-as"),
+        "claims are not printed"
+    );
+    assert_eq!(missing.init_data_claims(), None);
+
+    let init_data = json!({"cdh.toml": {"image": {}}});
+    let mut with_init_data = claims_at(INIT_DATA_CLAIMS_POINTER, init_data.clone());
+    with_init_data["exp"] = json!(NOW + 300);
+    let verified = verifier
+        .verify(&sign(&as_key, extras(), &with_init_data), NOW)
+        .unwrap();
+    assert_eq!(verified.init_data_claims(), Some(&init_data));
+    assert_eq!(verified.claims(), Some(with_init_data));
 }
