@@ -28,6 +28,16 @@ fn sample() -> TpmEvidence {
     evidence_of(&sample_json())
 }
 
+/// The error of verifying `json` with no report data or init data expected.
+fn unbound_error(json: &Value) -> TpmError {
+    verify(
+        &evidence_of(json),
+        &ReportData::NotProvided,
+        &InitDataHash::NotProvided,
+    )
+    .unwrap_err()
+}
+
 fn b64_mutate(text: &str, at: usize, mask: u8) -> String {
     let mut bytes = STANDARD.decode(text).unwrap();
     bytes[at] ^= mask;
@@ -152,15 +162,7 @@ fn flipped_signature_byte_fails_the_signature() {
     let mut json = sample_json();
     let sig = json["tpm_quote"]["signature"].as_str().unwrap().to_owned();
     json["tpm_quote"]["signature"] = json!(b64_mutate(&sig, 100, 1));
-    assert_eq!(
-        verify(
-            &evidence_of(&json),
-            &ReportData::NotProvided,
-            &InitDataHash::NotProvided
-        )
-        .unwrap_err(),
-        TpmError::QuoteSignature
-    );
+    assert_eq!(unbound_error(&json), TpmError::QuoteSignature);
 }
 
 #[test]
@@ -168,30 +170,14 @@ fn flipped_message_byte_fails_the_signature() {
     let mut json = sample_json();
     let message = json["tpm_quote"]["message"].as_str().unwrap().to_owned();
     json["tpm_quote"]["message"] = json!(b64_mutate(&message, 60, 1));
-    assert_eq!(
-        verify(
-            &evidence_of(&json),
-            &ReportData::NotProvided,
-            &InitDataHash::NotProvided
-        )
-        .unwrap_err(),
-        TpmError::QuoteSignature
-    );
+    assert_eq!(unbound_error(&json), TpmError::QuoteSignature);
 }
 
 #[test]
 fn tampered_pcr_fails_the_pcr_digest() {
     let mut json = sample_json();
     json["tpm_quote"]["pcrs"][11] = json!("01".repeat(32));
-    assert_eq!(
-        verify(
-            &evidence_of(&json),
-            &ReportData::NotProvided,
-            &InitDataHash::NotProvided
-        )
-        .unwrap_err(),
-        TpmError::PcrDigest
-    );
+    assert_eq!(unbound_error(&json), TpmError::PcrDigest);
 }
 
 #[test]
@@ -199,34 +185,19 @@ fn missing_or_missized_pcrs_are_rejected() {
     let mut json = sample_json();
     json["tpm_quote"]["pcrs"].as_array_mut().unwrap().pop();
     assert!(matches!(
-        verify(
-            &evidence_of(&json),
-            &ReportData::NotProvided,
-            &InitDataHash::NotProvided
-        )
-        .unwrap_err(),
+        unbound_error(&json),
         TpmError::PcrSelection { .. }
     ));
     let mut json = sample_json();
     json["tpm_quote"]["pcrs"][0] = json!("00".repeat(48));
     assert!(matches!(
-        verify(
-            &evidence_of(&json),
-            &ReportData::NotProvided,
-            &InitDataHash::NotProvided
-        )
-        .unwrap_err(),
+        unbound_error(&json),
         TpmError::MalformedPcrs { .. }
     ));
     let mut json = sample_json();
     json["tpm_quote"]["pcrs"][0] = json!("zz");
     assert_eq!(
-        verify(
-            &evidence_of(&json),
-            &ReportData::NotProvided,
-            &InitDataHash::NotProvided
-        )
-        .unwrap_err(),
+        unbound_error(&json),
         TpmError::Encoding {
             field: "tpm_quote.pcrs",
             encoding: "hex"
@@ -314,12 +285,7 @@ fn oversized_fields_are_rejected_before_decoding() {
     let mut json = sample_json();
     json["tpm_quote"]["message"] = json!("A".repeat(8000));
     assert!(matches!(
-        verify(
-            &evidence_of(&json),
-            &ReportData::NotProvided,
-            &InitDataHash::NotProvided
-        )
-        .unwrap_err(),
+        unbound_error(&json),
         TpmError::TooLarge {
             field: "tpm_quote.message",
             ..
@@ -331,12 +297,7 @@ fn oversized_fields_are_rejected_before_decoding() {
         .unwrap()
         .push(json!("00".repeat(32)));
     assert!(matches!(
-        verify(
-            &evidence_of(&json),
-            &ReportData::NotProvided,
-            &InitDataHash::NotProvided
-        )
-        .unwrap_err(),
+        unbound_error(&json),
         TpmError::MalformedPcrs { .. }
     ));
 }
@@ -447,6 +408,29 @@ fn ecdsa_evidence(
     evidence_json(spki.as_ref(), &signature, &message, pcrs)
 }
 
+/// RSASSA / SHA-256 evidence quoting `nonce` and `pcrs` (the most common case below).
+fn rsassa_sha256_evidence(nonce: &[u8], pcrs: &[Vec<u8>]) -> Value {
+    rsa_evidence(
+        TPM_ALG_RSASSA,
+        TPM_ALG_SHA256,
+        &RSA_PKCS1_SHA256,
+        &SHA256,
+        nonce,
+        pcrs,
+    )
+}
+
+/// ECDSA P-256 / SHA-256 evidence quoting the padded [`REPORT_DATA`] and `pcrs`.
+fn p256_evidence(pcrs: &[Vec<u8>]) -> Value {
+    ecdsa_evidence(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        TPM_ALG_SHA256,
+        &SHA256,
+        &padded(&REPORT_DATA),
+        pcrs,
+    )
+}
+
 const REPORT_DATA: [u8; 48] = [0x42; 48];
 const INIT_DATA: [u8; 32] = [0x17; 32];
 
@@ -461,14 +445,7 @@ fn check(json: &Value, report_data: &[u8], init_data: &[u8]) -> Result<TpmClaims
 #[test]
 fn rsassa_quote_binds_report_data_and_init_data() {
     let pcrs = pcrs_with_init_data(&INIT_DATA);
-    let json = rsa_evidence(
-        TPM_ALG_RSASSA,
-        TPM_ALG_SHA256,
-        &RSA_PKCS1_SHA256,
-        &SHA256,
-        &padded(&REPORT_DATA),
-        &pcrs,
-    );
+    let json = rsassa_sha256_evidence(&padded(&REPORT_DATA), &pcrs);
     let claims = check(&json, &REPORT_DATA, &INIT_DATA).unwrap();
     assert_eq!(claims.report_data, hex::encode(padded(&REPORT_DATA)));
     assert_eq!(claims.init_data, Some(hex::encode(&pcrs[8])));
@@ -493,14 +470,7 @@ fn rsassa_quote_binds_report_data_and_init_data() {
 fn report_data_longer_than_64_bytes_is_truncated() {
     let long = [0x42u8; 80];
     let pcrs = pcrs_with_init_data(&INIT_DATA);
-    let json = rsa_evidence(
-        TPM_ALG_RSASSA,
-        TPM_ALG_SHA256,
-        &RSA_PKCS1_SHA256,
-        &SHA256,
-        &long[..64],
-        &pcrs,
-    );
+    let json = rsassa_sha256_evidence(&long[..64], &pcrs);
     check(&json, &long, &INIT_DATA).unwrap();
 }
 
@@ -508,14 +478,7 @@ fn report_data_longer_than_64_bytes_is_truncated() {
 fn quote_with_a_32_byte_nonce_does_not_bind() {
     // The one rule is 64 bytes: a quote over the 32-byte truncation never matches.
     let pcrs = pcrs_with_init_data(&INIT_DATA);
-    let json = rsa_evidence(
-        TPM_ALG_RSASSA,
-        TPM_ALG_SHA256,
-        &RSA_PKCS1_SHA256,
-        &SHA256,
-        &REPORT_DATA[..32],
-        &pcrs,
-    );
+    let json = rsassa_sha256_evidence(&REPORT_DATA[..32], &pcrs);
     assert_eq!(
         check(&json, &REPORT_DATA, &INIT_DATA).unwrap_err(),
         TpmError::Nonce
@@ -559,13 +522,7 @@ fn scheme_claiming_another_hash_fails() {
 #[test]
 fn ecdsa_p256_and_p384_quotes_verify() {
     let pcrs = pcrs_with_init_data(&INIT_DATA);
-    let json = ecdsa_evidence(
-        &ECDSA_P256_SHA256_FIXED_SIGNING,
-        TPM_ALG_SHA256,
-        &SHA256,
-        &padded(&REPORT_DATA),
-        &pcrs,
-    );
+    let json = p256_evidence(&pcrs);
     let claims = check(&json, &REPORT_DATA, &INIT_DATA).unwrap();
     assert_eq!(claims.ak_type, "ecc-nist-p256");
     let spki = STANDARD
@@ -593,13 +550,7 @@ fn ecdsa_p256_and_p384_quotes_verify() {
 #[test]
 fn ecdsa_flipped_signature_and_tampered_pcr_fail() {
     let pcrs = pcrs_with_init_data(&INIT_DATA);
-    let json = ecdsa_evidence(
-        &ECDSA_P256_SHA256_FIXED_SIGNING,
-        TPM_ALG_SHA256,
-        &SHA256,
-        &padded(&REPORT_DATA),
-        &pcrs,
-    );
+    let json = p256_evidence(&pcrs);
     let mut flipped = json.clone();
     let sig = json["tpm_quote"]["signature"].as_str().unwrap();
     flipped["tpm_quote"]["signature"] = json!(b64_mutate(sig, 10, 1));
@@ -618,21 +569,8 @@ fn ecdsa_flipped_signature_and_tampered_pcr_fail() {
 #[test]
 fn rsa_signature_with_an_ecc_key_is_a_scheme_mismatch() {
     let pcrs = pcrs_with_init_data(&INIT_DATA);
-    let rsa = rsa_evidence(
-        TPM_ALG_RSASSA,
-        TPM_ALG_SHA256,
-        &RSA_PKCS1_SHA256,
-        &SHA256,
-        &padded(&REPORT_DATA),
-        &pcrs,
-    );
-    let ecc = ecdsa_evidence(
-        &ECDSA_P256_SHA256_FIXED_SIGNING,
-        TPM_ALG_SHA256,
-        &SHA256,
-        &padded(&REPORT_DATA),
-        &pcrs,
-    );
+    let rsa = rsassa_sha256_evidence(&padded(&REPORT_DATA), &pcrs);
+    let ecc = p256_evidence(&pcrs);
     let mut mixed = rsa.clone();
     mixed["ak_public"] = ecc["ak_public"].clone();
     assert_eq!(
@@ -653,12 +591,7 @@ fn sha1_and_unknown_schemes_are_unsupported() {
     sig[3] = 0x04; // TPM_ALG_SHA1
     json["tpm_quote"]["signature"] = json!(STANDARD.encode(&sig));
     assert_eq!(
-        verify(
-            &evidence_of(&json),
-            &ReportData::NotProvided,
-            &InitDataHash::NotProvided
-        )
-        .unwrap_err(),
+        unbound_error(&json),
         TpmError::Unsupported {
             field: "signature hash algorithm",
             value: 0x0004
@@ -667,12 +600,7 @@ fn sha1_and_unknown_schemes_are_unsupported() {
     sig[1] = 0x05; // TPM_ALG_HMAC
     json["tpm_quote"]["signature"] = json!(STANDARD.encode(&sig));
     assert_eq!(
-        verify(
-            &evidence_of(&json),
-            &ReportData::NotProvided,
-            &InitDataHash::NotProvided
-        )
-        .unwrap_err(),
+        unbound_error(&json),
         TpmError::Unsupported {
             field: "signature scheme",
             value: 0x0005
