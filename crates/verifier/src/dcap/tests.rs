@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod pck_and_tcb;
 mod quote_parse;
 mod verify_negative;
 mod verify_samples;
