@@ -2,14 +2,15 @@
 //! The real `grpc-as` binary: started on port 0 with a config file, it prints the bound
 //! address, serves gRPC and the JWKS on it, and optionally TLS.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use attestation_service::grpc::listen::ServerConfig;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use common::process::Running;
 use protos::attestation::attestation_service_client::AttestationServiceClient;
 use protos::attestation::individual_attestation_request::RuntimeData;
 use protos::attestation::{AttestationRequest, IndividualAttestationRequest};
@@ -22,38 +23,9 @@ use tonic_health::pb::health_client::HealthClient;
 
 const SIGNER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/signer");
 
-/// A child process, killed when dropped.
-struct Running {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts `grpc-as` with `args` and waits for its `grpc-as listening on <addr>` line.
 fn start(args: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_grpc-as"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("grpc-as listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
-    Running { child, addr }
+    Running::start(env!("CARGO_BIN_EXE_grpc-as"), "grpc-as", args)
 }
 
 fn write_config(dir: &Path) -> String {

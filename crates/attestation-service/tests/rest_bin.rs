@@ -1,42 +1,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The real `restful-as` binary on port 0: prints its address, serves the REST API and CORS.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use std::process::Command;
+
+use common::process::Running;
 use serde_json::Value;
 
-struct Running {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(args: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_restful-as"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("restful-as listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
-    Running { child, addr }
+    Running::start(env!("CARGO_BIN_EXE_restful-as"), "restful-as", args)
 }
 
 #[tokio::test]

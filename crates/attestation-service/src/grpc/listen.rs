@@ -1,9 +1,12 @@
 //! What `grpc-as` and `restful-as` share around the router: the `-c` configuration file (the
-//! upstream AS JSON keys, spec §11), the optional TLS of `-t/-k`, and the accept loop that
-//! serves HTTP/1.1 and HTTP/2 (gRPC) on one socket, with or without TLS.
+//! upstream AS JSON keys, spec §11), the optional TLS of `-t/-k`, the start-up from those
+//! options ([`ServerArgs::start`]), the `<name> listening on <addr>` announcement
+//! ([`run`]), and the accept loop that serves HTTP/1.1 and HTTP/2 (gRPC) on one socket, with
+//! or without TLS.
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +19,11 @@ use hyper_util::service::TowerToHyperService;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Map, Value};
-use storage::StorageConfig;
+use storage::{StorageConfig, StorageProvider};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::AsConfig;
+use crate::{AsConfig, AttestationService};
 
 /// Configuration files larger than this are refused before parsing.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -86,6 +89,127 @@ pub enum ListenError {
     /// rustls refused the certificate and key.
     #[error("invalid tls certificate or key")]
     Tls(#[from] rustls::Error),
+}
+
+/// Why a front-end binary could not start or stopped serving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration file or the TLS material is unusable.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// The `storage_backend` section names a store that cannot be opened.
+    #[error("storage_backend")]
+    Storage(#[source] storage::Error),
+    /// The attestation service refused its configuration (or its remote RVPS is unreachable).
+    #[error("cannot start the attestation service")]
+    Service(#[source] crate::Error),
+    /// The socket cannot be bound.
+    #[error("cannot bind {addr}")]
+    Bind {
+        /// The `-s` address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The bound socket's address cannot be read.
+    #[error("cannot read the bound address")]
+    LocalAddr(#[source] io::Error),
+    /// The `listening on` line cannot be written to stdout.
+    #[error("cannot write to stdout")]
+    Stdout(#[source] io::Error),
+    /// The server stopped with an error.
+    #[error("serving failed")]
+    Serve(#[source] io::Error),
+}
+
+/// The options `grpc-as` and `restful-as` both take (`-c`, `-t`, `-k`); each binary adds its
+/// own `-s` (their defaults differ) and anything else it needs.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServerArgs {
+    /// AS configuration file (JSON; TOML when it ends in `.toml`). All defaults when absent.
+    #[arg(short = 'c', long = "config-file")]
+    pub config_file: Option<PathBuf>,
+    /// PEM certificate chain for TLS (requires `--https-prikey`).
+    #[arg(short = 't', long = "https-pubkey-cert", requires = "https_prikey")]
+    pub https_pubkey_cert: Option<PathBuf>,
+    /// PEM private key for TLS (requires `--https-pubkey-cert`).
+    #[arg(short = 'k', long = "https-prikey", requires = "https_pubkey_cert")]
+    pub https_prikey: Option<PathBuf>,
+}
+
+/// What a front end serves from: the attestation service and, with `-t/-k`, the TLS
+/// configuration.
+#[derive(Debug)]
+pub struct Started {
+    /// The service built from the `-c` file (or all defaults).
+    pub service: Arc<AttestationService>,
+    /// `Some` when `-t` and `-k` were given.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl ServerArgs {
+    /// Loads the configuration file and the TLS material, opens the storage and starts the
+    /// attestation service.
+    pub async fn start(&self) -> Result<Started, StartError> {
+        let config = match &self.config_file {
+            Some(path) => ServerConfig::from_file(path)?,
+            None => ServerConfig::default(),
+        };
+        let tls = match (&self.https_pubkey_cert, &self.https_prikey) {
+            (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+            _ => None,
+        };
+        let storage = StorageProvider::new(&config.storage).map_err(StartError::Storage)?;
+        let service = AttestationService::new(config.attestation, &storage)
+            .await
+            .map_err(StartError::Service)?;
+        Ok(Started {
+            service: Arc::new(service),
+            tls,
+        })
+    }
+}
+
+/// Logging for the front-end binaries: `RUST_LOG` (default `info`) to stderr, which keeps
+/// stdout for the `listening on` line.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(io::stderr)
+        .init();
+}
+
+/// Binds `socket`, prints `<name> listening on <addr>` on stdout once bound (the real port
+/// when port 0 was asked for), then serves `router` until SIGINT or SIGTERM.
+pub async fn run(
+    name: &str,
+    socket: SocketAddr,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<(), StartError> {
+    let listener = TcpListener::bind(socket)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: socket,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(StartError::LocalAddr)?;
+    announce(name, addr, tls.is_some(), &mut io::stdout()).map_err(StartError::Stdout)?;
+    serve(listener, router, tls, shutdown_signal())
+        .await
+        .map_err(StartError::Serve)
+}
+
+/// The `<name> listening on <addr>` line that scripts and tests wait for, flushed at once.
+fn announce(name: &str, addr: SocketAddr, tls: bool, out: &mut impl io::Write) -> io::Result<()> {
+    let scheme = if tls { "https" } else { "http" };
+    tracing::info!(%addr, scheme, "{name} started");
+    writeln!(out, "{name} listening on {addr}")?;
+    out.flush()
 }
 
 /// The contents of an AS configuration file: the storage shared by policies and the built-in
@@ -369,6 +493,83 @@ mod tests {
             ServerConfig::from_file(&dir.path().join("missing.json")),
             Err(ListenError::Read { .. })
         ));
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerArgs,
+    }
+
+    #[test]
+    fn server_args_take_the_upstream_flags_and_tls_needs_both_files() {
+        use clap::Parser as _;
+        let cli = Cli::try_parse_from(["as", "-c", "as.json", "-t", "cert.pem", "-k", "key.pem"])
+            .unwrap();
+        assert_eq!(cli.server.config_file, Some(PathBuf::from("as.json")));
+        assert_eq!(
+            cli.server.https_pubkey_cert,
+            Some(PathBuf::from("cert.pem"))
+        );
+        assert_eq!(cli.server.https_prikey, Some(PathBuf::from("key.pem")));
+        let long = Cli::try_parse_from(["as", "--config-file", "as.toml"]).unwrap();
+        assert_eq!(long.server.config_file, Some(PathBuf::from("as.toml")));
+        for half in [["-t", "cert.pem"], ["-k", "key.pem"]] {
+            let err = Cli::try_parse_from(std::iter::once("as").chain(half)).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "{half:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn start_names_what_kept_the_service_from_starting() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = ServerArgs {
+            config_file: Some(dir.path().join("missing.json")),
+            ..ServerArgs::default()
+        };
+        assert!(matches!(
+            missing.start().await,
+            Err(StartError::Listen(ListenError::Read { .. }))
+        ));
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let no_cert = ServerArgs {
+            https_pubkey_cert: Some(empty.clone()),
+            https_prikey: Some(empty),
+            ..ServerArgs::default()
+        };
+        assert!(matches!(
+            no_cert.start().await,
+            Err(StartError::Listen(ListenError::NoCertificate { .. }))
+        ));
+        let started = ServerArgs::default().start().await.unwrap();
+        assert!(started.tls.is_none());
+    }
+
+    #[test]
+    fn the_announcement_is_one_flushed_line() {
+        let mut out = Vec::new();
+        announce(
+            "grpc-as",
+            "127.0.0.1:50004".parse().unwrap(),
+            false,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out, b"grpc-as listening on 127.0.0.1:50004\n");
+    }
+
+    #[tokio::test]
+    async fn run_names_an_address_it_cannot_bind() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = run("grpc-as", addr, Router::new(), None).await.unwrap_err();
+        assert!(matches!(err, StartError::Bind { addr: a, .. } if a == addr));
+        assert_eq!(err.to_string(), format!("cannot bind {addr}"));
     }
 
     #[test]

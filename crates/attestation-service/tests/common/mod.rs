@@ -3,6 +3,8 @@
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::sync::Arc;
 
 use attestation_service::{AsConfig, AttestationService, RuntimeData, VerificationRequest};
