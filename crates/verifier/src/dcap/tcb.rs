@@ -246,11 +246,12 @@ impl TcbInfo {
             .tdx_module
             .map(|module| module.parse(doc))
             .transpose()?;
-        let tdx_module_identities = json
-            .tdx_module_identities
-            .unwrap_or_default()
+        let identities = json.tdx_module_identities.unwrap_or_default();
+        if identities.len() > MAX_LEVELS {
+            return Err(malformed(doc, "too many tdx module identities"));
+        }
+        let tdx_module_identities = identities
             .into_iter()
-            .take(MAX_LEVELS)
             .map(|identity| {
                 Ok(TdxModuleIdentity {
                     module: TdxModuleJson {

@@ -186,3 +186,11 @@ fn out_of_date_components_converge_as_qvl() {
         assert_eq!(converge(platform, other), expected, "{platform} + {other}");
     }
 }
+
+#[test]
+fn verification_results_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<crate::dcap::Quote>();
+    shareable::<crate::dcap::VerifiedQuote>();
+    shareable::<crate::dcap::VerifiedCollateral>();
+}
