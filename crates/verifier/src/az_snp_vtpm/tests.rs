@@ -5,13 +5,12 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE;
 use serde_json::{Value, json};
 
 use super::*;
 use crate::FixedClock;
 use crate::snp::{CertRole, Product, SnpError};
+use crate::vtpm::tests::with_hcl;
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/");
 /// 2025-06-01T00:00:00Z, the manifest's verification time.
@@ -110,16 +109,6 @@ fn verify_v2(evidence: &Value) -> Result<AzSnpVtpmClaims, Error> {
         &InitDataHash::NotProvided,
         NOW,
     )
-}
-
-/// Applies `mutate` to the decoded HCL report of a v1/v2 evidence JSON.
-fn with_hcl(mut evidence: Value, mutate: impl FnOnce(&mut Vec<u8>)) -> Value {
-    let mut hcl = URL_SAFE
-        .decode(evidence["hcl_report"].as_str().unwrap())
-        .unwrap();
-    mutate(&mut hcl);
-    evidence["hcl_report"] = json!(URL_SAFE.encode(hcl));
-    evidence
 }
 
 /// Where `needle` starts in the HCL runtime data.

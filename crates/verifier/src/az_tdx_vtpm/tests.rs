@@ -11,6 +11,7 @@ use super::*;
 use crate::FixedClock;
 use crate::tdx::tests::Fixed;
 use crate::test_support::{cpu_claims, shared};
+use crate::vtpm::tests::with_hcl;
 
 /// 2025-11-05T00:00:00Z: inside the TD quote's collateral window.
 const NOW: u64 = 1_762_300_800;
@@ -40,16 +41,6 @@ async fn evaluate_v1(evidence: &Value) -> Result<Map<String, Value>, Error> {
         &InitDataHash::NotProvided,
     )
     .await
-}
-
-/// Applies `mutate` to the decoded HCL report of a v1 evidence JSON.
-fn with_hcl(mut evidence: Value, mutate: impl FnOnce(&mut Vec<u8>)) -> Value {
-    let mut hcl = URL_SAFE
-        .decode(evidence["hcl_report"].as_str().unwrap())
-        .unwrap();
-    mutate(&mut hcl);
-    evidence["hcl_report"] = json!(URL_SAFE.encode(hcl));
-    evidence
 }
 
 #[tokio::test]

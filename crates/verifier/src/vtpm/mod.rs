@@ -27,4 +27,4 @@ pub use quote::{AttestationKey, PCR_COUNT, Sha256Pcr, TpmQuote, VerifiedQuote};
 pub use wire::{TpmQuoteBytes, TpmQuoteHex};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -23,6 +23,17 @@ fn json(path: &str) -> Value {
     serde_json::from_slice(&shared(path)).unwrap()
 }
 
+/// Applies `mutate` to the decoded HCL report of a v1/v2 evidence JSON (shared with the
+/// `az-snp-vtpm` and `az-tdx-vtpm` tests).
+pub(crate) fn with_hcl(mut evidence: Value, mutate: impl FnOnce(&mut Vec<u8>)) -> Value {
+    let mut hcl = URL_SAFE
+        .decode(evidence["hcl_report"].as_str().unwrap())
+        .unwrap();
+    mutate(&mut hcl);
+    evidence["hcl_report"] = Value::String(URL_SAFE.encode(hcl));
+    evidence
+}
+
 /// `(quote, hcl report)` of a v1/v2 evidence file.
 fn evidence_v1(path: &str) -> (TpmQuote, HclReport) {
     let evidence = json(path);
