@@ -19,17 +19,13 @@ use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
 
 use super::error::NvidiaError;
 use super::spdm::FWID_LEN;
-use crate::x509::tbs_range;
+use crate::x509::{is_p384, tbs_range};
 
 /// NVIDIA's device identity root (`roots/nvidia/README.md` gives its source).
 pub const NVIDIA_DEVICE_ROOT_PEM: &str = include_str!("../../roots/nvidia/nvidia_device_root.pem");
 
 /// `ecdsa-with-SHA384`.
 const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-/// `id-ecPublicKey`.
-const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-/// `secp384r1`.
-const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 /// TCG DICE TcbInfo: carries the FWID of the firmware that holds the leaf key.
 const TCG_DICE_TCB_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.23.133.5.4.1");
 
@@ -79,12 +75,7 @@ impl DeviceCert {
             cert: index,
         };
         let spki = &self.cert.tbs_certificate.subject_public_key_info;
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|params| params.decode_as::<ObjectIdentifier>().ok());
-        if spki.algorithm.oid != EC_PUBLIC_KEY || curve != Some(SECP384R1) {
+        if !is_p384(spki) {
             return Err(bad);
         }
         let key = spki.subject_public_key.as_bytes().ok_or(bad.clone())?;

@@ -19,16 +19,12 @@ use x509_cert::der::{Decode, Encode};
 
 use super::error::{CertRole, SnpError};
 use super::report::{Product, TcbVersion};
-use crate::x509::tbs_range;
+use crate::x509::{is_p384, tbs_range};
 
 /// `rsaEncryption`: the key algorithm of ARK, ASK and ASVK.
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 /// `id-RSASSA-PSS`: the signature algorithm of every AMD certificate.
 const RSASSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
-/// `id-ecPublicKey`.
-const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-/// `secp384r1`.
-const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 
 /// RSASSA-PSS-params {SHA-384, MGF1(SHA-384), salt 48, trailer 1}, as AMD encodes them: with
 /// the default trailer field spelled out (ARK, ASK, most VCEKs) ...
@@ -469,12 +465,7 @@ impl AmdCert {
     /// The P-384 key of a VCEK or VLEK.
     fn p384_key(&self) -> Result<ParsedPublicKey, SnpError> {
         let spki = &self.cert.tbs_certificate.subject_public_key_info;
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|params| params.decode_as::<ObjectIdentifier>().ok());
-        if spki.algorithm.oid != EC_PUBLIC_KEY || curve != Some(SECP384R1) {
+        if !is_p384(spki) {
             return Err(SnpError::CertificateAlgorithm { cert: self.role });
         }
         let key = spki
