@@ -30,6 +30,13 @@ impl TeeEvidenceClaims {
         }
     }
 
+    /// Claims built as a serialisable value (a verifier's claims struct), which must
+    /// serialise to a JSON object.
+    pub(crate) fn from_serialize(claims: &impl Serialize) -> Result<Self, Error> {
+        let value = serde_json::to_value(claims).map_err(|_| Error::ClaimsNotObject)?;
+        Self::from_value(value)
+    }
+
     /// The claims as a JSON object.
     pub fn as_map(&self) -> &Map<String, Value> {
         &self.0
@@ -123,5 +130,19 @@ mod tests {
         );
         let claims = TeeEvidenceClaims::from_value(json!({"svn": "1"})).unwrap();
         assert_eq!(claims.into_value(), json!({"svn": "1"}));
+    }
+
+    #[test]
+    fn serialised_claims_must_be_objects() {
+        #[derive(Serialize)]
+        struct Claims {
+            svn: &'static str,
+        }
+        let claims = TeeEvidenceClaims::from_serialize(&Claims { svn: "1" }).unwrap();
+        assert_eq!(claims.into_value(), json!({"svn": "1"}));
+        assert_eq!(
+            TeeEvidenceClaims::from_serialize(&["svn"]),
+            Err(Error::ClaimsNotObject)
+        );
     }
 }

@@ -124,9 +124,8 @@ impl Verifier for AzSnpVtpm {
             roots,
             now,
         )?;
-        let claims = serde_json::to_value(claims).map_err(|_| Error::ClaimsNotObject)?;
         Ok(vec![(
-            TeeEvidenceClaims::from_value(claims)?,
+            TeeEvidenceClaims::from_serialize(&claims)?,
             TeeClass::Cpu,
         )])
     }

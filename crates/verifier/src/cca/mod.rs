@@ -226,9 +226,8 @@ impl Verifier for Cca {
             expected_init_data_hash,
             &self.config,
         )?;
-        let claims = serde_json::to_value(claims).map_err(|_| Error::ClaimsNotObject)?;
         Ok(vec![(
-            TeeEvidenceClaims::from_value(claims)?,
+            TeeEvidenceClaims::from_serialize(&claims)?,
             TeeClass::Cpu,
         )])
     }

@@ -373,9 +373,8 @@ impl Verifier for Snp {
             .vek_cache
             .verify_vek_chain(roots.product(product), &vek_der, now)?;
         let claims = verify_with_vek(&report, &vek, &expected)?;
-        let claims = serde_json::to_value(claims).map_err(|_| Error::ClaimsNotObject)?;
         Ok(vec![(
-            TeeEvidenceClaims::from_value(claims)?,
+            TeeEvidenceClaims::from_serialize(&claims)?,
             TeeClass::Cpu,
         )])
     }

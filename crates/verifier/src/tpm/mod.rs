@@ -375,9 +375,8 @@ impl Verifier for Tpm {
                 reason: err.to_string(),
             })?;
         let claims = verify(&evidence, expected_report_data, expected_init_data_hash)?;
-        let claims = serde_json::to_value(claims).map_err(|_| Error::ClaimsNotObject)?;
         Ok(vec![(
-            TeeEvidenceClaims::from_value(claims)?,
+            TeeEvidenceClaims::from_serialize(&claims)?,
             TeeClass::Cpu,
         )])
     }
