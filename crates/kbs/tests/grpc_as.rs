@@ -11,22 +11,19 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{ADMIN_AUDIENCE, ADMIN_ISSUER, Kbs, KbsEnv};
+use common::{ADMIN_AUDIENCE, ADMIN_ISSUER, Kbs, KbsEnv, wait_for_stdout};
 use kbs_client::{ClientError, policies};
 use serde_json::{Value, json};
 
 const PATH: &str = "default/test/secret";
 const SECRET: &[u8] = b"secret released by a remote AS";
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// The attestation-service crate's token-signer fixtures (test-only keys, valid until 2126).
 const SIGNER_DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -137,35 +134,20 @@ impl Service {
             .stderr(Stdio::from(stderr))
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        // keeps draining stdout so the service never blocks on a full pipe
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
         let prefix = format!("{name} listening on ");
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(addr) = line.trim().strip_prefix(&prefix) {
-                        let addr = addr.trim().parse().unwrap();
-                        return Self { child, addr, log };
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "{name} did not start:\n{}",
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    );
-                }
-            }
+        let mut addr = None;
+        let ready = wait_for_stdout(&mut child, |line| {
+            addr = line
+                .strip_prefix(&prefix)
+                .map(|a| a.trim().parse().unwrap());
+            addr.is_some()
+        });
+        match (ready, addr) {
+            (Ok(()), Some(addr)) => Self { child, addr, log },
+            _ => panic!(
+                "{name} did not start:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            ),
         }
     }
 
@@ -475,7 +457,10 @@ async fn kbs_rvps_and_grpc_as_as_three_processes() {
     assert_unavailable(&err, as_addr);
     // "no answer to AttestationEvaluate within 5 s" on a connected channel, "no connection
     // within 5 s" on one that connects now
-    assert!(err.problem().unwrap().detail.contains("within 5 s"), "{err}");
+    assert!(
+        err.problem().unwrap().detail.contains("within 5 s"),
+        "{err}"
+    );
     // it waited for the timeout (a stopped process still accepts connections), not longer
     assert!(
         waited >= Duration::from_secs(5) && waited < Duration::from_secs(30),

@@ -312,7 +312,9 @@ mod tests {
 
     use super::*;
 
-    fn attestation(additional: &str, init_data: Option<(&str, &str)>) -> Attestation {
+    /// Sample evidence bound to report data 01 02 03, with `additional` as the
+    /// `additional_evidence` text; shared with the gRPC backend's tests.
+    pub(super) fn attestation(additional: &str, init_data: Option<(&str, &str)>) -> Attestation {
         Attestation {
             init_data: init_data.map(|(format, body)| WireInitData {
                 format: format.into(),
@@ -328,7 +330,7 @@ mod tests {
                 },
             },
             tee_evidence: CompositeEvidence {
-                primary_evidence: json!({"svn": "1"}),
+                primary_evidence: json!({"svn": "1", "report_data": "AQID"}),
                 additional_evidence: additional.into(),
             },
         }

@@ -259,6 +259,44 @@ pub fn kbs_client_bin() -> PathBuf {
     bin
 }
 
+/// Reads `child`'s stdout lines (trimmed) into `ready` until it returns `true`. A thread keeps
+/// draining stdout afterwards, so the child never blocks on a full pipe. When the child closes
+/// stdout or [`STARTUP_TIMEOUT`] passes first, the child is killed and the lines seen are
+/// returned.
+pub fn wait_for_stdout(
+    child: &mut Child,
+    mut ready: impl FnMut(&str) -> bool,
+) -> Result<(), Vec<String>> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            // once nobody listens the send fails; keep draining
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = ready(line.trim());
+                seen.push(line);
+                if done {
+                    return Ok(());
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(seen);
+            }
+        }
+    }
+}
+
 /// A running `kbs` process; killed on drop.
 pub struct Kbs {
     child: Child,
@@ -285,42 +323,22 @@ impl Kbs {
             .stderr(Stdio::from(stderr))
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        // keeps draining stdout after startup so the KBS never blocks on a full pipe
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    // nobody listens any more; keep draining
-                }
-            }
-        });
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
         let mut url = None;
         let mut admin_key_path = None;
-        let mut seen = Vec::new();
-        while url.is_none() || (expect_admin_key && admin_key_path.is_none()) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(u) = line.trim().strip_prefix("KBS listening on ") {
-                        url = url.or_else(|| Some(u.trim().to_owned()));
-                    }
-                    if let Some(p) = line.trim().strip_prefix("admin private key: ") {
-                        admin_key_path = Some(PathBuf::from(p.trim()));
-                    }
-                    seen.push(line);
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "kbs did not become ready; stdout: {seen:?}\nstderr:\n{}",
-                        std::fs::read_to_string(stderr_log).unwrap_or_default()
-                    );
-                }
+        let ready = wait_for_stdout(&mut child, |line| {
+            if let Some(u) = line.strip_prefix("KBS listening on ") {
+                url = url.take().or_else(|| Some(u.trim().to_owned()));
             }
+            if let Some(p) = line.strip_prefix("admin private key: ") {
+                admin_key_path = Some(PathBuf::from(p.trim()));
+            }
+            url.is_some() && (!expect_admin_key || admin_key_path.is_some())
+        });
+        if let Err(seen) = ready {
+            panic!(
+                "kbs did not become ready; stdout: {seen:?}\nstderr:\n{}",
+                std::fs::read_to_string(stderr_log).unwrap_or_default()
+            );
         }
         let url = url.unwrap();
         let addr = url

@@ -12,9 +12,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use kbs_types::{
-    CompositeEvidence, InitData as KbsInitData, RuntimeData as KbsRuntimeData, TeePubKey,
-};
 use prost::Message as _;
 use protos::attestation::attestation_service_server::{
     AttestationService, AttestationServiceServer,
@@ -31,6 +28,7 @@ use tower::ServiceExt as _;
 
 use super::*;
 use crate::attestation::ErrorKind;
+use crate::attestation::tests::attestation;
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -41,28 +39,6 @@ fn ld(field: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = vec![(field << 3) | 2, payload.len() as u8];
     out.extend_from_slice(payload);
     out
-}
-
-fn attestation(additional: &str, init_data: Option<(&str, &str)>) -> Attestation {
-    Attestation {
-        init_data: init_data.map(|(format, body)| KbsInitData {
-            format: format.into(),
-            body: body.into(),
-        }),
-        runtime_data: KbsRuntimeData {
-            nonce: "n".into(),
-            tee_pubkey: TeePubKey::EC {
-                crv: "P-256".into(),
-                alg: "ECDH-ES+A256KW".into(),
-                x: "x".into(),
-                y: "y".into(),
-            },
-        },
-        tee_evidence: CompositeEvidence {
-            primary_evidence: json!({"svn": "1", "report_data": "AQID"}),
-            additional_evidence: additional.into(),
-        },
-    }
 }
 
 #[test]
