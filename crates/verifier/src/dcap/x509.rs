@@ -12,11 +12,12 @@ use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
 use x509_cert::der::asn1::UintRef;
 use x509_cert::der::oid::ObjectIdentifier;
-use x509_cert::der::{Decode, Encode, Reader, SliceReader};
+use x509_cert::der::{Decode, Encode};
 use x509_cert::ext::Extension;
 use x509_cert::time::Time;
 
 use super::error::{CertRole, CrlKind, DcapError};
+use crate::x509::tbs_range;
 
 /// The Intel SGX Root CA (public; see `roots/intel/README.md`).
 const INTEL_SGX_ROOT_CA_PEM: &str = include_str!("../../roots/intel/intel_sgx_root_ca.pem");
@@ -62,7 +63,7 @@ impl DcapCert {
             return Err(malformed("too large"));
         }
         let cert = Certificate::from_der(der).map_err(|_| malformed("not a der certificate"))?;
-        let tbs = first_element_range(der).ok_or(malformed("no tbs certificate"))?;
+        let tbs = tbs_range(der).ok_or(malformed("no tbs certificate"))?;
         if cert.signature_algorithm.oid != ECDSA_WITH_SHA256
             || cert.tbs_certificate.signature.oid != ECDSA_WITH_SHA256
         {
@@ -287,7 +288,7 @@ impl VerifiedCrl {
         if crl.signature_algorithm.oid != ECDSA_WITH_SHA256 {
             return Err(malformed("signature algorithm is not ecdsa-with-sha256"));
         }
-        let tbs = first_element_range(der)
+        let tbs = tbs_range(der)
             .and_then(|range| der.get(range))
             .ok_or(malformed("no tbs cert list"))?;
         let issuer_name = crl
@@ -367,18 +368,6 @@ impl VerifiedCrl {
     pub(crate) fn expired_at(&self, now: i64) -> bool {
         self.next_update.is_some_and(|next| now > next)
     }
-}
-
-/// The byte range of the first element inside the outer SEQUENCE of `der` (the TBS part of a
-/// certificate or CRL), exactly as encoded.
-fn first_element_range(der: &[u8]) -> Option<std::ops::Range<usize>> {
-    let reader = SliceReader::new(der).ok()?;
-    let header = reader.peek_header().ok()?;
-    let header_len = usize::try_from(header.encoded_len().ok()?).ok()?;
-    let inner = der.get(header_len..)?;
-    let mut inner_reader = SliceReader::new(inner).ok()?;
-    let tbs = inner_reader.tlv_bytes().ok()?;
-    Some(header_len..header_len + tbs.len())
 }
 
 fn unix(time: Time) -> i64 {
