@@ -117,14 +117,13 @@ mod tests {
 
     use std::sync::Arc;
 
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode, header};
+    use axum::http::{StatusCode, header};
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
     use serde_json::json;
-    use tower::ServiceExt as _;
 
     use super::*;
+    use crate::attestation::tests::{kbs_from_toml, send};
     use crate::error::{PROBLEM_TYPE_PREFIX, RVPS_UNAVAILABLE_TYPE};
 
     /// A KBS with the builtin AS reading reference values from the RVPS at `rvps`.
@@ -144,35 +143,7 @@ address = "http://{rvps}"
 authorization_mode = "InsecureAllowAll"
 "#
         );
-        let config = crate::config::KbsConfig::from_toml(&text).unwrap();
-        Arc::new(crate::app::Kbs::from_config(&config).await.unwrap())
-    }
-
-    async fn send(
-        state: &crate::app::AppState,
-        method: &str,
-        uri: &str,
-        body: String,
-    ) -> (StatusCode, Value, axum::http::HeaderMap) {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(Body::from(body))
-            .unwrap();
-        let response = crate::http::router(state.clone())
-            .oneshot(request)
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            headers,
-        )
+        kbs_from_toml(&text).await
     }
 
     #[tokio::test]
@@ -194,6 +165,7 @@ authorization_mode = "InsecureAllowAll"
             &state,
             "POST",
             "/kbs/v0/reference-value",
+            None,
             message.to_string(),
         )
         .await;
@@ -205,7 +177,7 @@ authorization_mode = "InsecureAllowAll"
             ("POST", "/kbs/v0/reference-value", message.to_string()),
             ("GET", "/kbs/v0/reference-value/svn", String::new()),
         ] {
-            let (status, problem, headers) = send(&state, method, uri, body).await;
+            let (status, problem, headers) = send(&state, method, uri, None, body).await;
             assert_eq!(
                 status,
                 StatusCode::SERVICE_UNAVAILABLE,

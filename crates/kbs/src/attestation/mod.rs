@@ -310,7 +310,43 @@ mod tests {
         CompositeEvidence, InitData as WireInitData, RuntimeData as WireRuntimeData, TeePubKey,
     };
 
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use tower::ServiceExt as _;
+
     use super::*;
+
+    /// A KBS (application state) from the TOML configuration `text`.
+    pub(super) async fn kbs_from_toml(text: &str) -> crate::app::AppState {
+        let config = crate::config::KbsConfig::from_toml(text).unwrap();
+        std::sync::Arc::new(crate::app::Kbs::from_config(&config).await.unwrap())
+    }
+
+    /// One request through the whole KBS router: the status, the body as JSON (`null` when it
+    /// is not JSON) and the headers.
+    pub(super) async fn send(
+        state: &crate::app::AppState,
+        method: &str,
+        uri: &str,
+        cookie: Option<&str>,
+        body: String,
+    ) -> (StatusCode, Value, axum::http::HeaderMap) {
+        let mut builder = Request::builder().method(method).uri(uri);
+        if let Some(cookie) = cookie {
+            builder = builder.header(header::COOKIE, cookie);
+        }
+        let response = crate::http::router(state.clone())
+            .oneshot(builder.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, json, headers)
+    }
 
     /// Sample evidence bound to report data 01 02 03, with `additional` as the
     /// `additional_evidence` text; shared with the gRPC backend's tests.

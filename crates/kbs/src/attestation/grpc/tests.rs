@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{StatusCode, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use prost::Message as _;
@@ -24,11 +23,10 @@ use protos::reference::{ReferenceValueQueryResponse, ReferenceValueRegisterRespo
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tower::ServiceExt as _;
 
 use super::*;
 use crate::attestation::ErrorKind;
-use crate::attestation::tests::attestation;
+use crate::attestation::tests::{attestation, kbs_from_toml, send};
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -742,32 +740,7 @@ name = "resource"
 storage_backend_type = "kvstorage"
 "#
     );
-    let config = crate::config::KbsConfig::from_toml(&text).unwrap();
-    Arc::new(crate::app::Kbs::from_config(&config).await.unwrap())
-}
-
-async fn send(
-    state: &crate::app::AppState,
-    method: &str,
-    uri: &str,
-    cookie: Option<&str>,
-    body: String,
-) -> (StatusCode, Value, axum::http::HeaderMap) {
-    let mut builder = Request::builder().method(method).uri(uri);
-    if let Some(cookie) = cookie {
-        builder = builder.header(header::COOKIE, cookie);
-    }
-    let response = crate::http::router(state.clone())
-        .oneshot(builder.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, json, headers)
+    kbs_from_toml(&text).await
 }
 
 /// `/auth` then `/attest` with sample evidence; returns the `/attest` answer and the cookie.
