@@ -27,19 +27,16 @@
 
 mod evidence;
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use kbs_types::Tee;
 use serde_json::{Map, Value};
 
 pub use evidence::{AzTdxVtpmEvidence, EvidenceVersion};
 
 use crate::collateral::intel::DcapCollateralSource;
-use crate::tdx::common::{DcapVerifierState, QuoteCheck};
+use crate::tdx::common::QuoteCheck;
 use crate::tdx::{common, quote_claims};
 use crate::vtpm::{HclReportType, VtpmError};
-use crate::{Clock, Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier};
+use crate::{Error, InitDataHash, ReportData};
 
 /// Verifies `evidence` with `collateral` at `now` (Unix seconds) against the expected report
 /// data and init-data digest; returns the claims on success, otherwise the failed check.
@@ -118,49 +115,11 @@ pub(crate) async fn verify_with(
     Ok(claims)
 }
 
-/// The `az-tdx-vtpm` [`Verifier`]: DCAP collateral from `collateral`, verification time from
-/// `clock`.
-#[derive(Clone)]
-pub struct AzTdxVtpm {
-    dcap: DcapVerifierState,
-}
-
-impl AzTdxVtpm {
-    /// A verifier that fetches collateral from `collateral` and verifies at `clock`'s time.
-    pub fn new(collateral: Arc<dyn DcapCollateralSource>, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            dcap: DcapVerifierState::new(collateral, clock),
-        }
-    }
-}
-
-impl std::fmt::Debug for AzTdxVtpm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AzTdxVtpm")
-            .field("clock", self.dcap.clock())
-            .finish()
-    }
-}
-
-#[async_trait]
-impl Verifier for AzTdxVtpm {
-    async fn evaluate(
-        &self,
-        evidence: &Value,
-        expected_report_data: &ReportData,
-        expected_init_data_hash: &InitDataHash,
-    ) -> Result<Vec<(TeeEvidenceClaims, TeeClass)>, Error> {
-        let evidence = AzTdxVtpmEvidence::from_json(evidence)?;
-        let check = self.dcap.check();
-        let claims = verify_with(
-            evidence,
-            expected_report_data,
-            expected_init_data_hash,
-            check,
-        )
-        .await?;
-        Ok(vec![(TeeEvidenceClaims::new(claims), TeeClass::Cpu)])
-    }
+common::dcap_verifier! {
+    /// The `az-tdx-vtpm` [`crate::Verifier`]: DCAP collateral from `collateral`, verification
+    /// time from `clock`.
+    AzTdxVtpm,
+    AzTdxVtpmEvidence::from_json
 }
 
 #[cfg(test)]

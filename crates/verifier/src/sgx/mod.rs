@@ -14,9 +14,6 @@
 //! `attributes.xfrm` inside `body`; every value is lower-case hex of the quote's bytes
 //! (integers therefore little-endian: `isv_svn` 1 is `"0100"`).
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use kbs_types::Tee;
@@ -26,10 +23,8 @@ use serde_json::{Map, Value, json};
 use crate::collateral::intel::DcapCollateralSource;
 use crate::dcap::{EnclaveReport, Quote, QuoteHeader};
 use crate::tdx::common;
-use crate::tdx::common::{DcapVerifierState, QuoteCheck};
-use crate::{
-    Clock, Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier, binding,
-};
+use crate::tdx::common::QuoteCheck;
+use crate::{Error, InitDataHash, ReportData, binding};
 
 /// The only quote version upstream accepts for SGX evidence.
 const SGX_QUOTE_VERSION: u16 = 3;
@@ -129,43 +124,11 @@ pub fn quote_claims(header: &QuoteHeader, report: &EnclaveReport) -> Map<String,
     claims
 }
 
-/// The `sgx` [`Verifier`]: DCAP collateral from `collateral`, verification time from `clock`.
-#[derive(Clone)]
-pub struct Sgx {
-    dcap: DcapVerifierState,
-}
-
-impl Sgx {
-    /// A verifier that fetches collateral from `collateral` and verifies at `clock`'s time.
-    pub fn new(collateral: Arc<dyn DcapCollateralSource>, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            dcap: DcapVerifierState::new(collateral, clock),
-        }
-    }
-}
-
-impl std::fmt::Debug for Sgx {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sgx")
-            .field("clock", self.dcap.clock())
-            .finish()
-    }
-}
-
-#[async_trait]
-impl Verifier for Sgx {
-    async fn evaluate(
-        &self,
-        evidence: &Value,
-        expected_report_data: &ReportData,
-        expected_init_data_hash: &InitDataHash,
-    ) -> Result<Vec<(TeeEvidenceClaims, TeeClass)>, Error> {
-        let quote = parse_evidence(evidence)?;
-        let check = self.dcap.check();
-        let claims =
-            verify_with(quote, expected_report_data, expected_init_data_hash, check).await?;
-        Ok(vec![(TeeEvidenceClaims::new(claims), TeeClass::Cpu)])
-    }
+common::dcap_verifier! {
+    /// The `sgx` [`crate::Verifier`]: DCAP collateral from `collateral`, verification
+    /// time from `clock`.
+    Sgx,
+    parse_evidence
 }
 
 fn malformed(reason: impl ToString) -> Error {

@@ -99,6 +99,66 @@ impl DcapVerifierState {
     }
 }
 
+/// Defines the public [`crate::Verifier`] type `$name` of a DCAP TEE: it holds a
+/// [`DcapVerifierState`], parses the evidence JSON with `$parse` and checks it with the
+/// invoking module's `verify_with(evidence, report_data, init_data_hash, QuoteCheck)`,
+/// returning one `cpu` entry. The three DCAP verifiers differ only in those two functions.
+macro_rules! dcap_verifier {
+    ($(#[$attr:meta])* $name:ident, $parse:path) => {
+        $(#[$attr])*
+        #[derive(Clone)]
+        pub struct $name {
+            dcap: $crate::tdx::common::DcapVerifierState,
+        }
+
+        impl $name {
+            /// A verifier that fetches collateral from `collateral` and verifies at `clock`'s
+            /// time.
+            pub fn new(
+                collateral: ::std::sync::Arc<dyn $crate::collateral::intel::DcapCollateralSource>,
+                clock: ::std::sync::Arc<dyn $crate::Clock>,
+            ) -> Self {
+                Self {
+                    dcap: $crate::tdx::common::DcapVerifierState::new(collateral, clock),
+                }
+            }
+        }
+
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("clock", self.dcap.clock())
+                    .finish()
+            }
+        }
+
+        #[::async_trait::async_trait]
+        impl $crate::Verifier for $name {
+            async fn evaluate(
+                &self,
+                evidence: &::serde_json::Value,
+                expected_report_data: &$crate::ReportData,
+                expected_init_data_hash: &$crate::InitDataHash,
+            ) -> Result<Vec<($crate::TeeEvidenceClaims, $crate::TeeClass)>, $crate::Error> {
+                let evidence = $parse(evidence)?;
+                let check = self.dcap.check();
+                let claims = verify_with(
+                    evidence,
+                    expected_report_data,
+                    expected_init_data_hash,
+                    check,
+                )
+                .await?;
+                Ok(vec![(
+                    $crate::TeeEvidenceClaims::new(claims),
+                    $crate::TeeClass::Cpu,
+                )])
+            }
+        }
+    };
+}
+pub(crate) use dcap_verifier;
+
 /// Most distinct collateral sets kept checked (one per FMSPC, TEE and CA in use, times the
 /// few TCB info updates a year).
 const MAX_CACHED_COLLATERAL: usize = 64;

@@ -20,9 +20,6 @@
 mod claims;
 pub(crate) mod common;
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use kbs_types::Tee;
@@ -34,10 +31,8 @@ pub use claims::quote_claims;
 use crate::collateral::intel::DcapCollateralSource;
 use crate::dcap::Quote;
 use crate::eventlog::{EventLog, MAX_LOG_SIZE};
-use crate::{
-    Clock, Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier, binding,
-};
-use common::{DcapVerifierState, QuoteCheck};
+use crate::{Error, InitDataHash, ReportData, binding};
+use common::QuoteCheck;
 
 /// Parsed, not yet verified, `tdx` evidence.
 #[derive(Debug, Clone)]
@@ -137,48 +132,11 @@ pub(crate) async fn verify_with(
     Ok(claims)
 }
 
-/// The `tdx` [`Verifier`]: DCAP collateral from `collateral`, verification time from `clock`.
-#[derive(Clone)]
-pub struct Tdx {
-    dcap: DcapVerifierState,
-}
-
-impl Tdx {
-    /// A verifier that fetches collateral from `collateral` and verifies at `clock`'s time.
-    pub fn new(collateral: Arc<dyn DcapCollateralSource>, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            dcap: DcapVerifierState::new(collateral, clock),
-        }
-    }
-}
-
-impl std::fmt::Debug for Tdx {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tdx")
-            .field("clock", self.dcap.clock())
-            .finish()
-    }
-}
-
-#[async_trait]
-impl Verifier for Tdx {
-    async fn evaluate(
-        &self,
-        evidence: &Value,
-        expected_report_data: &ReportData,
-        expected_init_data_hash: &InitDataHash,
-    ) -> Result<Vec<(TeeEvidenceClaims, TeeClass)>, Error> {
-        let evidence = TdxEvidence::from_json(evidence)?;
-        let check = self.dcap.check();
-        let claims = verify_with(
-            evidence,
-            expected_report_data,
-            expected_init_data_hash,
-            check,
-        )
-        .await?;
-        Ok(vec![(TeeEvidenceClaims::new(claims), TeeClass::Cpu)])
-    }
+common::dcap_verifier! {
+    /// The `tdx` [`crate::Verifier`]: DCAP collateral from `collateral`, verification
+    /// time from `clock`.
+    Tdx,
+    TdxEvidence::from_json
 }
 
 fn malformed(reason: impl ToString) -> Error {

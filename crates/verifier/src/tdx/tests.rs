@@ -6,13 +6,14 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::FixedClock;
 use crate::collateral::CollateralError;
 use crate::collateral::intel::{CollateralRequest, DcapCollateral};
 use crate::test_support::{cpu_claims, shared};
+use crate::{FixedClock, Verifier};
 
 /// 2023-06-28T00:00:00Z: inside `tdx_quote_4`'s collateral window.
 pub(crate) const QUOTE_4_TIME: u64 = 1_687_910_400;
