@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{ADMIN_AUDIENCE, ADMIN_ISSUER, Kbs, KbsEnv, wait_for_stdout};
+use common::{ADMIN_AUDIENCE, ADMIN_ISSUER, Kbs, KbsEnv, wait_for_stdout, workspace_bins};
 use kbs_client::{ClientError, policies};
 use serde_json::{Value, json};
 
@@ -64,7 +64,7 @@ trust_claims := {
 }
 "#;
 
-/// The binaries of the other packages, built like `common::kbs_client_bin` builds the CLI.
+/// The binaries of the other packages, built by `common::workspace_bins`.
 struct Bins {
     rvps: PathBuf,
     rvps_tool: PathBuf,
@@ -73,46 +73,17 @@ struct Bins {
 }
 
 fn build_bins() -> Bins {
-    let kbs = PathBuf::from(env!("CARGO_BIN_EXE_kbs"));
-    let dir = kbs.parent().unwrap().to_owned();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-    let mut build = Command::new(cargo);
-    build.args([
-        "build",
-        "--offline",
-        "--quiet",
-        "-p",
-        "rvps",
-        "-p",
-        "attestation-service",
-        "-p",
-        "kbs-client",
-        "--bin",
-        "rvps",
-        "--bin",
-        "rvps-tool",
-        "--bin",
-        "grpc-as",
-        "--bin",
-        "kbs-client",
-    ]);
-    if dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    assert!(
-        build.status().unwrap().success(),
-        "building the binaries failed"
-    );
-    let bin = |name: &str| {
-        let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-        assert!(path.exists(), "{} missing", path.display());
-        path
-    };
+    let [rvps, rvps_tool, grpc_as, kbs_client] = workspace_bins(
+        &["rvps", "attestation-service", "kbs-client"],
+        &["rvps", "rvps-tool", "grpc-as", "kbs-client"],
+    )
+    .try_into()
+    .unwrap();
     Bins {
-        rvps: bin("rvps"),
-        rvps_tool: bin("rvps-tool"),
-        grpc_as: bin("grpc-as"),
-        kbs_client: bin("kbs-client"),
+        rvps,
+        rvps_tool,
+        grpc_as,
+        kbs_client,
     }
 }
 

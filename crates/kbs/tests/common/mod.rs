@@ -232,31 +232,38 @@ pub fn test_ca_pem() -> String {
         .unwrap()
 }
 
-/// The `kbs-client` binary of this build. It is not a dependency artifact of the `kbs`
-/// package, so build it (offline: its dependencies are already compiled as the SDK's) next to
-/// the `kbs` binary.
+/// The `kbs-client` binary of this build (see [`workspace_bins`]).
 pub fn kbs_client_bin() -> PathBuf {
+    workspace_bins(&["kbs-client"], &["kbs-client"]).remove(0)
+}
+
+/// Binaries `bins` of the workspace `packages`, in the order of `bins`. They are not
+/// dependency artifacts of the `kbs` package, so build them (offline: their dependencies are
+/// already compiled) next to the `kbs` binary, in its profile.
+pub fn workspace_bins(packages: &[&str], bins: &[&str]) -> Vec<PathBuf> {
     let kbs = PathBuf::from(env!("CARGO_BIN_EXE_kbs"));
     let dir = kbs.parent().unwrap().to_owned();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
     let mut build = Command::new(cargo);
-    build.args([
-        "build",
-        "--offline",
-        "--quiet",
-        "-p",
-        "kbs-client",
-        "--bin",
-        "kbs-client",
-    ]);
+    build.args(["build", "--offline", "--quiet"]);
+    for package in packages {
+        build.args(["-p", package]);
+    }
+    for bin in bins {
+        build.args(["--bin", bin]);
+    }
     if dir.file_name().is_some_and(|n| n == "release") {
         build.arg("--release");
     }
     let status = build.status().unwrap();
-    assert!(status.success(), "building kbs-client failed");
-    let bin = dir.join(format!("kbs-client{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} missing", bin.display());
-    bin
+    assert!(status.success(), "building {bins:?} failed");
+    bins.iter()
+        .map(|name| {
+            let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+            assert!(path.exists(), "{} missing", path.display());
+            path
+        })
+        .collect()
 }
 
 /// Reads `child`'s stdout lines (trimmed) into `ready` until it returns `true`. A thread keeps
