@@ -14,8 +14,6 @@
 //! `attributes.xfrm` inside `body`; every value is lower-case hex of the quote's bytes
 //! (integers therefore little-endian: `isv_svn` 1 is `"0100"`).
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use kbs_types::Tee;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -37,13 +35,7 @@ struct Wire {
 /// Parses the evidence JSON into an SGX quote v3.
 pub fn parse_evidence(evidence: &Value) -> Result<Quote, Error> {
     let wire = Wire::deserialize(evidence).map_err(|err| malformed(err.to_string()))?;
-    let bytes = STANDARD
-        .decode(wire.quote.trim())
-        .map_err(|_| Error::Base64 { field: "quote" })?;
-    if bytes.is_empty() {
-        return Err(malformed("`quote` is empty"));
-    }
-    let quote = Quote::parse(&bytes)?;
+    let quote = common::decode_quote(&wire.quote, Tee::Sgx)?;
     if quote.header.version != SGX_QUOTE_VERSION || quote.body.enclave_report().is_none() {
         return Err(malformed(format!(
             "not an SGX quote v3 (version {})",

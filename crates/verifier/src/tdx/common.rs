@@ -7,6 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_lc_rs::digest::{self, SHA256};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use kbs_types::Tee;
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -15,6 +18,21 @@ use time::format_description::well_known::Rfc3339;
 use crate::collateral::intel::{DcapCollateral, DcapCollateralSource};
 use crate::dcap::{self, Quote, SgxType, VerifiedCollateral, VerifiedQuote};
 use crate::{Clock, Error};
+
+/// The quote of a DCAP evidence's `quote` field (standard base64); an empty one is malformed
+/// `tee` evidence.
+pub(crate) fn decode_quote(text: &str, tee: Tee) -> Result<Quote, Error> {
+    let bytes = STANDARD
+        .decode(text.trim())
+        .map_err(|_| Error::Base64 { field: "quote" })?;
+    if bytes.is_empty() {
+        return Err(Error::MalformedEvidence {
+            tee,
+            reason: "`quote` is empty".to_owned(),
+        });
+    }
+    Ok(Quote::parse(&bytes)?)
+}
 
 /// How one verification checks its quote: collateral from `collateral`, validity at `now`
 /// (Unix seconds), and the collateral's own checks from `cache` when there is one.

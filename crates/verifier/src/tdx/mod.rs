@@ -54,13 +54,7 @@ impl TdxEvidence {
     /// Parses the evidence JSON: standard base64 quote and event log.
     pub fn from_json(evidence: &Value) -> Result<Self, Error> {
         let wire = Wire::deserialize(evidence).map_err(|err| malformed(err.to_string()))?;
-        let quote = STANDARD
-            .decode(wire.quote.trim())
-            .map_err(|_| Error::Base64 { field: "quote" })?;
-        if quote.is_empty() {
-            return Err(malformed("`quote` is empty"));
-        }
-        let quote = Quote::parse(&quote)?;
+        let quote = common::decode_quote(&wire.quote, Tee::Tdx)?;
         if !quote.header.is_tdx() || quote.body.td_report().is_none() {
             return Err(malformed(format!(
                 "not a TD quote (version {}, tee type {:#x})",
