@@ -24,7 +24,7 @@
 //! Decisions where upstream differs (spec §14.9): upstream compares the raw init-data digest
 //! with the 64-byte RPV, so any SHA-256/384 digest fails; here the digest is padded the way
 //! the guest writes it. Upstream reads its stores from `CCA_CONFIG_FILE`; here they come from
-//! `verifier_config.cca_verifier` (module [`store`] docs). Remote (Veraison) mode is not
+//! `verifier_config.cca_verifier` (see the `store` module). Remote (Veraison) mode is not
 //! implemented.
 
 mod claims;

@@ -18,7 +18,7 @@
 //!
 //! The parsed events serialise as upstream's `uefi_event_logs` claim (verifiers spec §4.3):
 //! `{details, digest_matches_event, digests: [{alg, digest}], event (base64), index,
-//! type_name}`, with the per-type `details` of [`details`].
+//! type_name}`, with the per-type `details` built in the `details` module.
 
 mod details;
 mod device_path;
