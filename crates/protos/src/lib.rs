@@ -4,7 +4,7 @@
 //!
 //! - [`attestation`]: package `attestation`, `AttestationService`
 //!   (evaluate, set policy, supplemental challenge).
-//! - [`reference`]: package `reference`, `ReferenceValueProviderService`
+//! - [`reference`](mod@reference): package `reference`, `ReferenceValueProviderService`
 //!   (register and query reference values).
 //!
 //! Each module holds the prost messages plus `*_client` (tonic client over any

@@ -48,7 +48,7 @@ pub enum ListenError {
         #[source]
         source: io::Error,
     },
-    /// The configuration file exceeds [`MAX_CONFIG_BYTES`].
+    /// The configuration file exceeds 1 MiB.
     #[error("{path} is larger than {MAX_CONFIG_BYTES} bytes")]
     TooLarge {
         /// The file.

@@ -2,7 +2,7 @@
 //!
 //! `kbs-protocol.md` §4.2–§4.3. [`TokenVerifier::new`] loads every trust source once at
 //! startup; [`TokenVerifier::verify`] is then a pure function of the token and the time (its
-//! cache of successful verifications only saves repeating one, see [`cache`]).
+//! cache of successful verifications only saves repeating one, see the `cache` module).
 //! The KBS checks nothing in the claims beyond signature and expiry: the resource policy
 //! judges them.
 
