@@ -37,6 +37,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod in_process;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -54,10 +56,8 @@ use kbs::token::TokenVerifier;
 use kbs_types::{Attestation, HashAlgorithm, Tee};
 use serde_json::{Value, json};
 use storage::StorageProvider;
-use time::OffsetDateTime;
-use tower::ServiceExt as _;
 
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata");
+use in_process::*;
 
 /// The manifest's verification time, 2025-06-01T00:00:00Z.
 const VERIFICATION_TIME: i64 = 1_748_736_000;
@@ -121,13 +121,10 @@ trust_claims := {
 }
 "#;
 
-const ATTESTATION_ERROR: &str =
-    "https://github.com/confidential-containers/kbs/errors/AttestationError";
 const POLICY_DENY: &str = "https://github.com/confidential-containers/kbs/errors/PolicyDeny";
 
 fn gpu_evidence() -> Value {
-    let path = format!("{TESTDATA}/wrapped/nvidia/hopper_case1.json");
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    read_json("wrapped/nvidia/hopper_case1.json")
 }
 
 /// The builtin AS of [`CONFIG`], with its clock pinned at `pinned_at` when given.
@@ -140,8 +137,7 @@ async fn service(config: &KbsConfig, pinned_at: Option<i64>) -> Arc<AttestationS
         .await
         .unwrap();
     if let Some(unix) = pinned_at {
-        let at = OffsetDateTime::from_unix_timestamp(unix).unwrap();
-        service = service.with_clock(Arc::new(move || at));
+        service = service.with_clock(clock_at(unix));
     }
     Arc::new(service)
 }
@@ -239,41 +235,6 @@ async fn gpu_bound_kbs() -> AppState {
         })
     })
     .await
-}
-
-async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, Value, Option<String>) {
-    let response = kbs::http::router(state.clone())
-        .oneshot(request)
-        .await
-        .unwrap();
-    let status = response.status();
-    let cookie = response
-        .headers()
-        .get(header::SET_COOKIE)
-        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned());
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let body = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-    (status, body, cookie)
-}
-
-fn post(uri: &str, cookie: Option<&str>, body: Vec<u8>, content_type: &str) -> Request<Body> {
-    let mut builder = Request::post(uri).header(header::CONTENT_TYPE, content_type);
-    if let Some(cookie) = cookie {
-        builder = builder.header(header::COOKIE, cookie);
-    }
-    builder.body(Body::from(body)).unwrap()
-}
-
-fn post_json(uri: &str, cookie: Option<&str>, body: &Value) -> Request<Body> {
-    post(
-        uri,
-        cookie,
-        body.to_string().into_bytes(),
-        "application/json",
-    )
 }
 
 /// Stores the secret and the gpu0-affirming resource policy through the admin API.

@@ -13,23 +13,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod in_process;
 
 use attestation_service::{AttestationService, RuntimeData, VerificationRequest};
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use kbs::app::{AppState, Kbs};
-use kbs::attestation::BuiltinBackend;
-use kbs::config::{AttestationServiceConfig, KbsConfig};
+use kbs::app::AppState;
+use kbs::config::KbsConfig;
 use kbs_types::{HashAlgorithm, Tee};
 use serde_json::{Value, json};
-use storage::StorageProvider;
-use time::OffsetDateTime;
-use tower::ServiceExt as _;
 
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata");
+use in_process::*;
 
 /// The manifest's verification time, 2025-06-01T00:00:00Z.
 const VERIFICATION_TIME: i64 = 1_748_736_000;
@@ -51,9 +46,6 @@ authorization_mode = "InsecureAllowAll"
 type = "coco_as_builtin"
 "#;
 
-const ATTESTATION_ERROR: &str =
-    "https://github.com/confidential-containers/kbs/errors/AttestationError";
-
 fn snp_evidence() -> Value {
     read_json("wrapped/snp/test-report.json")
 }
@@ -63,62 +55,9 @@ fn az_snp_vtpm_evidence() -> Value {
     read_json("evidence/az-snp-vtpm/evidence-v1.json")
 }
 
-fn read_json(rel: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(format!("{TESTDATA}/{rel}")).unwrap()).unwrap()
-}
-
-fn clock_at(unix: i64) -> attestation_service::Clock {
-    let at = OffsetDateTime::from_unix_timestamp(unix).unwrap();
-    Arc::new(move || at)
-}
-
-/// The builtin AS the configuration describes, with its clock pinned at `unix`.
-async fn pinned_service(config: &KbsConfig, unix: i64) -> Arc<AttestationService> {
-    let AttestationServiceConfig::Builtin(builtin) = &config.attestation_service else {
-        panic!("builtin AS expected");
-    };
-    let storage = StorageProvider::new(&config.storage_backend).unwrap();
-    let service = AttestationService::new(builtin.as_config(), &storage)
-        .await
-        .unwrap()
-        .with_clock(clock_at(unix));
-    Arc::new(service)
-}
-
 /// The KBS of [`CONFIG`] whose builtin AS verifies at `unix`.
-async fn pinned_kbs(unix: i64) -> AppState {
-    let config = KbsConfig::from_toml(CONFIG).unwrap();
-    let kbs = Kbs::from_config(&config).await.unwrap();
-    let service = pinned_service(&config, unix).await;
-    Arc::new(Kbs {
-        attestation: Arc::new(BuiltinBackend::new(service)),
-        ..kbs
-    })
-}
-
-async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, Value, Option<String>) {
-    let response = kbs::http::router(state.clone())
-        .oneshot(request)
-        .await
-        .unwrap();
-    let status = response.status();
-    let cookie = response
-        .headers()
-        .get(header::SET_COOKIE)
-        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned());
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    (status, body, cookie)
-}
-
-fn post(uri: &str, cookie: Option<&str>, body: &Value) -> Request<Body> {
-    let mut builder = Request::post(uri).header(header::CONTENT_TYPE, "application/json");
-    if let Some(cookie) = cookie {
-        builder = builder.header(header::COOKIE, cookie);
-    }
-    builder.body(Body::from(body.to_string())).unwrap()
+async fn kbs_at(unix: i64) -> AppState {
+    pinned_kbs(&KbsConfig::from_toml(CONFIG).unwrap(), unix).await
 }
 
 /// `/auth` for `snp`, then `/attest` with the sample report as primary evidence; returns the
@@ -127,28 +66,9 @@ async fn attest_snp_sample(state: &AppState) -> (StatusCode, Value) {
     attest(state, "snp", snp_evidence()).await
 }
 
-/// `/auth` for `tee`, then `/attest` with `evidence` as primary evidence.
-async fn attest(state: &AppState, tee: &str, evidence: Value) -> (StatusCode, Value) {
-    let auth = json!({"version": "0.4.0", "tee": tee, "extra-params": ""});
-    let (status, challenge, cookie) = send(state, post("/kbs/v0/auth", None, &auth)).await;
-    assert_eq!(status, StatusCode::OK, "{challenge}");
-    let nonce = challenge["nonce"].as_str().unwrap().to_owned();
-    let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
-    let attestation = json!({
-        "runtime-data": {"nonce": nonce, "tee-pubkey": key.public_key().unwrap()},
-        "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
-    });
-    let (status, problem, _) = send(
-        state,
-        post("/kbs/v0/attest", cookie.as_deref(), &attestation),
-    )
-    .await;
-    (status, problem)
-}
-
 #[tokio::test]
 async fn snp_sample_through_attest_passes_chain_tcb_and_signature_and_fails_at_report_data() {
-    let state = pinned_kbs(VERIFICATION_TIME).await;
+    let state = kbs_at(VERIFICATION_TIME).await;
     let (status, problem) = attest_snp_sample(&state).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
     assert_eq!(problem["type"], ATTESTATION_ERROR);
@@ -167,7 +87,7 @@ async fn snp_sample_through_attest_passes_chain_tcb_and_signature_and_fails_at_r
 
 #[tokio::test]
 async fn snp_sample_through_attest_after_the_vcek_expired_fails_at_its_validity() {
-    let state = pinned_kbs(AFTER_VCEK_EXPIRY).await;
+    let state = kbs_at(AFTER_VCEK_EXPIRY).await;
     let (status, problem) = attest_snp_sample(&state).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
     assert_eq!(problem["type"], ATTESTATION_ERROR);
@@ -257,7 +177,7 @@ async fn snp_sample_bound_to_its_report_data_is_appraised_by_default_cpu() {
 
 #[tokio::test]
 async fn az_snp_vtpm_sample_through_attest_fails_only_at_the_quote_nonce() {
-    let state = pinned_kbs(VERIFICATION_TIME).await;
+    let state = kbs_at(VERIFICATION_TIME).await;
     let (status, problem) = attest(&state, "az-snp-vtpm", az_snp_vtpm_evidence()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
     assert_eq!(problem["type"], ATTESTATION_ERROR);

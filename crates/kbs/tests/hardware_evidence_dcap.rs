@@ -11,23 +11,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod in_process;
 
 use attestation_service::{AttestationService, RuntimeData, VerificationRequest};
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use kbs::app::{AppState, Kbs};
-use kbs::attestation::BuiltinBackend;
-use kbs::config::{AttestationServiceConfig, KbsConfig};
+use kbs::config::KbsConfig;
 use kbs_types::{HashAlgorithm, Tee};
 use serde_json::{Value, json};
-use storage::StorageProvider;
-use time::OffsetDateTime;
-use tower::ServiceExt as _;
 
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata");
+use in_process::*;
 
 /// 2023-06-28T00:00:00Z: inside `tdx_quote_4`'s collateral window.
 const TDX_TIME: i64 = 1_687_910_400;
@@ -42,9 +36,6 @@ const TDX_REPORT_DATA: &str = "7c71fe2c86eff65a7cf8dbc22b3275689fd0464a267baced1
                                b755da3d44d098c0c87382f3a5f85b45c8a28fee1d3bdb38342bf96671501429";
 const TDX_MR_TD: &str = "705ee9381b8633a9fbe532b52345e8433343d2868959f57889d84ca377c395b6\
                          89cac1599ccea1b7d420483a9ce5f031";
-
-const ATTESTATION_ERROR: &str =
-    "https://github.com/confidential-containers/kbs/errors/AttestationError";
 
 /// A builtin-AS KBS whose DCAP collateral is only the shared bundle `bundle`.
 fn config(bundle: &str) -> KbsConfig {
@@ -61,85 +52,6 @@ collateral_service = "file://{TESTDATA}/collateral/intel/bundles/{bundle}"
 "#
     );
     KbsConfig::from_toml(&text).unwrap()
-}
-
-fn read_json(rel: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(format!("{TESTDATA}/{rel}")).unwrap()).unwrap()
-}
-
-fn clock_at(unix: i64) -> attestation_service::Clock {
-    let at = OffsetDateTime::from_unix_timestamp(unix).unwrap();
-    Arc::new(move || at)
-}
-
-async fn pinned_service(config: &KbsConfig, unix: i64) -> Arc<AttestationService> {
-    let AttestationServiceConfig::Builtin(builtin) = &config.attestation_service else {
-        panic!("builtin AS expected");
-    };
-    let storage = StorageProvider::new(&config.storage_backend).unwrap();
-    let service = AttestationService::new(builtin.as_config(), &storage)
-        .await
-        .unwrap()
-        .with_clock(clock_at(unix));
-    Arc::new(service)
-}
-
-async fn pinned_kbs(config: &KbsConfig, unix: i64) -> AppState {
-    let kbs = Kbs::from_config(config).await.unwrap();
-    let service = pinned_service(config, unix).await;
-    Arc::new(Kbs {
-        attestation: Arc::new(BuiltinBackend::new(service)),
-        ..kbs
-    })
-}
-
-async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, Value, Option<String>) {
-    let response = kbs::http::router(state.clone())
-        .oneshot(request)
-        .await
-        .unwrap();
-    let status = response.status();
-    let cookie = response
-        .headers()
-        .get(header::SET_COOKIE)
-        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned());
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    (status, body, cookie)
-}
-
-fn post(uri: &str, cookie: Option<&str>, body: &Value) -> Request<Body> {
-    let mut builder = Request::post(uri).header(header::CONTENT_TYPE, "application/json");
-    if let Some(cookie) = cookie {
-        builder = builder.header(header::COOKIE, cookie);
-    }
-    builder.body(Body::from(body.to_string())).unwrap()
-}
-
-/// `/auth` for `tee`, then `/attest` with `evidence` as primary evidence; the `/attest` status
-/// and problem document.
-async fn attest(state: &AppState, tee: &str, evidence: Value) -> (StatusCode, Value) {
-    let auth = json!({"version": "0.4.0", "tee": tee, "extra-params": ""});
-    let (status, challenge, cookie) = send(state, post("/kbs/v0/auth", None, &auth)).await;
-    assert_eq!(status, StatusCode::OK, "{challenge}");
-    let nonce = challenge["nonce"].as_str().unwrap().to_owned();
-    let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
-    let attestation = json!({
-        "runtime-data": {"nonce": nonce, "tee-pubkey": key.public_key().unwrap()},
-        "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
-    });
-    let (status, problem, _) = send(
-        state,
-        post("/kbs/v0/attest", cookie.as_deref(), &attestation),
-    )
-    .await;
-    (status, problem)
-}
-
-fn detail(problem: &Value) -> &str {
-    problem["detail"].as_str().unwrap()
 }
 
 #[tokio::test]
