@@ -42,7 +42,7 @@ mod in_process;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use attestation_service::{AttestationService, RuntimeData, VerificationRequest};
+use attestation_service::{AttestationService, RuntimeData};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine as _;
@@ -457,27 +457,14 @@ async fn as_evaluate_at_the_manifest_time_gives_one_submodule_per_device() {
     let config = KbsConfig::from_toml(CONFIG).unwrap();
     let service = service(&config, Some(VERIFICATION_TIME)).await;
     let requests = vec![
-        VerificationRequest {
-            tee: Tee::Sample,
-            evidence: json!({"svn": "1", "report_data": STANDARD.encode(b"cpu")}),
-            runtime_data: Some(RuntimeData::Raw(b"cpu".to_vec())),
-            runtime_data_hash_algorithm: HashAlgorithm::Sha384,
-            init_data: None,
-        },
-        VerificationRequest {
-            tee: Tee::Nvidia,
-            evidence: gpu_evidence(),
-            runtime_data: Some(RuntimeData::Raw(hex::decode(GPU_NONCE).unwrap())),
-            runtime_data_hash_algorithm: HashAlgorithm::Sha384,
-            init_data: None,
-        },
+        bound_request(
+            Tee::Sample,
+            json!({"svn": "1", "report_data": STANDARD.encode(b"cpu")}),
+            b"cpu".to_vec(),
+        ),
+        bound_request(Tee::Nvidia, gpu_evidence(), hex::decode(GPU_NONCE).unwrap()),
     ];
-    let token = service
-        .evaluate(requests, &["default".to_owned()])
-        .await
-        .unwrap();
-    let now = u64::try_from(VERIFICATION_TIME).unwrap();
-    let claims = jose::jwt::verify(&token, &service.token_verifying_key(), now).unwrap();
+    let claims = evaluate_claims(&service, requests, VERIFICATION_TIME).await;
     assert_eq!(claims["iat"], VERIFICATION_TIME);
     let submods = claims["submods"].as_object().unwrap();
     assert_eq!(submods.keys().collect::<Vec<_>>(), ["cpu0", "gpu0"]);

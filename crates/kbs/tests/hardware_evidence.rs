@@ -15,13 +15,13 @@
 
 mod in_process;
 
-use attestation_service::{AttestationService, RuntimeData, VerificationRequest};
+use attestation_service::AttestationService;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use kbs::app::AppState;
 use kbs::config::KbsConfig;
-use kbs_types::{HashAlgorithm, Tee};
+use kbs_types::Tee;
 use serde_json::{Value, json};
 
 use in_process::*;
@@ -102,26 +102,10 @@ async fn snp_sample_through_attest_after_the_vcek_expired_fails_at_its_validity(
 }
 
 /// The sample bound to its own report data, as a raw-runtime-data client would send it.
-fn snp_request_with_its_own_report_data() -> VerificationRequest {
-    VerificationRequest {
-        tee: Tee::Snp,
-        evidence: snp_evidence(),
-        runtime_data: Some(RuntimeData::Raw(hex::decode(REPORT_DATA).unwrap())),
-        runtime_data_hash_algorithm: HashAlgorithm::Sha384,
-        init_data: None,
-    }
-}
-
+/// The SNP sample bound to its own report data, evaluated at the manifest's time.
 async fn evaluate(service: &AttestationService) -> Value {
-    let token = service
-        .evaluate(
-            vec![snp_request_with_its_own_report_data()],
-            &["default".to_owned()],
-        )
-        .await
-        .unwrap();
-    let now = u64::try_from(VERIFICATION_TIME).unwrap();
-    jose::jwt::verify(&token, &service.token_verifying_key(), now).unwrap()
+    let request = bound_request(Tee::Snp, snp_evidence(), hex::decode(REPORT_DATA).unwrap());
+    evaluate_claims(service, vec![request], VERIFICATION_TIME).await
 }
 
 #[tokio::test]
@@ -199,13 +183,11 @@ async fn az_snp_vtpm_sample_bound_to_its_nonce_verifies_at_the_pinned_time() {
     let request = |unix| {
         let service = pinned_service(&config, unix);
         async move {
-            let request = VerificationRequest {
-                tee: Tee::AzSnpVtpm,
-                evidence: az_snp_vtpm_evidence(),
-                runtime_data: Some(RuntimeData::Raw(b"challenge".to_vec())),
-                runtime_data_hash_algorithm: HashAlgorithm::Sha384,
-                init_data: None,
-            };
+            let request = bound_request(
+                Tee::AzSnpVtpm,
+                az_snp_vtpm_evidence(),
+                b"challenge".to_vec(),
+            );
             let service = service.await;
             let token = service
                 .evaluate(vec![request], &["default".to_owned()])

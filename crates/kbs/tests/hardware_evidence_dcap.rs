@@ -123,19 +123,12 @@ async fn tdx_sample_with_an_unrelated_event_log_fails_at_the_replay() {
 /// `tdx_quote_4` bound to its own report data through `AttestationService::evaluate`; the
 /// verified token's claims.
 async fn evaluate_tdx(service: &AttestationService, unix: i64) -> Value {
-    let request = VerificationRequest {
-        tee: Tee::Tdx,
-        evidence: read_json("wrapped/tdx/tdx_quote_4.json"),
-        runtime_data: Some(RuntimeData::Raw(hex::decode(TDX_REPORT_DATA).unwrap())),
-        runtime_data_hash_algorithm: HashAlgorithm::Sha384,
-        init_data: None,
-    };
-    let token = service
-        .evaluate(vec![request], &["default".to_owned()])
-        .await
-        .unwrap();
-    let now = u64::try_from(unix).unwrap();
-    jose::jwt::verify(&token, &service.token_verifying_key(), now).unwrap()
+    let request = bound_request(
+        Tee::Tdx,
+        read_json("wrapped/tdx/tdx_quote_4.json"),
+        hex::decode(TDX_REPORT_DATA).unwrap(),
+    );
+    evaluate_claims(service, vec![request], unix).await
 }
 
 #[tokio::test]
@@ -208,19 +201,8 @@ async fn sgx_sample_through_attest_fails_at_report_data_and_verifies_bound_to_it
     );
 
     let service = pinned_service(&config, SGX_TIME).await;
-    let request = VerificationRequest {
-        tee: Tee::Sgx,
-        evidence,
-        runtime_data: Some(RuntimeData::Raw(b"test".to_vec())),
-        runtime_data_hash_algorithm: HashAlgorithm::Sha384,
-        init_data: None,
-    };
-    let token = service
-        .evaluate(vec![request], &["default".to_owned()])
-        .await
-        .unwrap();
-    let now = u64::try_from(SGX_TIME).unwrap();
-    let claims = jose::jwt::verify(&token, &service.token_verifying_key(), now).unwrap();
+    let request = bound_request(Tee::Sgx, evidence, b"test".to_vec());
+    let claims = evaluate_claims(&service, vec![request], SGX_TIME).await;
     let sgx = &claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"]["sgx"];
     assert_eq!(
         sgx["body"]["mr_enclave"],
@@ -249,19 +231,8 @@ async fn az_tdx_vtpm_sample_fails_at_the_quote_nonce_and_verifies_bound_to_it() 
     );
 
     let service = pinned_service(&config, AZ_TIME).await;
-    let request = VerificationRequest {
-        tee: Tee::AzTdxVtpm,
-        evidence,
-        runtime_data: Some(RuntimeData::Raw(b"challenge".to_vec())),
-        runtime_data_hash_algorithm: HashAlgorithm::Sha384,
-        init_data: None,
-    };
-    let token = service
-        .evaluate(vec![request], &["default".to_owned()])
-        .await
-        .unwrap();
-    let now = u64::try_from(AZ_TIME).unwrap();
-    let claims = jose::jwt::verify(&token, &service.token_verifying_key(), now).unwrap();
+    let request = bound_request(Tee::AzTdxVtpm, evidence, b"challenge".to_vec());
+    let claims = evaluate_claims(&service, vec![request], AZ_TIME).await;
     let az = &claims["submods"]["cpu0"]["ear.veraison.annotated-evidence"]["az-tdx-vtpm"];
     assert_eq!(
         az["tpm"]["pcr00"],

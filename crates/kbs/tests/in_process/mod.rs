@@ -7,12 +7,13 @@
 
 use std::sync::Arc;
 
-use attestation_service::AttestationService;
+use attestation_service::{AttestationService, RuntimeData, VerificationRequest};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use kbs::app::{AppState, Kbs};
 use kbs::attestation::BuiltinBackend;
 use kbs::config::{AttestationServiceConfig, KbsConfig};
+use kbs_types::{HashAlgorithm, Tee};
 use serde_json::{Value, json};
 use storage::StorageProvider;
 use time::OffsetDateTime;
@@ -121,4 +122,30 @@ pub async fn attest(state: &AppState, tee: &str, evidence: Value) -> (StatusCode
 /// The `detail` of a problem document.
 pub fn detail(problem: &Value) -> &str {
     problem["detail"].as_str().unwrap()
+}
+
+/// A request for `tee` bound to `report_data` as the evidence carries it (raw runtime data:
+/// recorded evidence cannot carry the digest of a fresh session's runtime data).
+pub fn bound_request(tee: Tee, evidence: Value, report_data: Vec<u8>) -> VerificationRequest {
+    VerificationRequest {
+        tee,
+        evidence,
+        runtime_data: Some(RuntimeData::Raw(report_data)),
+        runtime_data_hash_algorithm: HashAlgorithm::Sha384,
+        init_data: None,
+    }
+}
+
+/// `requests` evaluated with the `default` policy; the token's claims, verified at `unix`.
+pub async fn evaluate_claims(
+    service: &AttestationService,
+    requests: Vec<VerificationRequest>,
+    unix: i64,
+) -> Value {
+    let token = service
+        .evaluate(requests, &["default".to_owned()])
+        .await
+        .unwrap();
+    let now = u64::try_from(unix).unwrap();
+    jose::jwt::verify(&token, &service.token_verifying_key(), now).unwrap()
 }
