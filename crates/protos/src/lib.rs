@@ -5,7 +5,8 @@
 //! - [`attestation`]: package `attestation`, `AttestationService`
 //!   (evaluate, set policy, supplemental challenge).
 //! - [`reference`](mod@reference): package `reference`, `ReferenceValueProviderService`
-//!   (register and query reference values).
+//!   (register and query reference values; delete is an extension beyond upstream, see
+//!   `proto/reference.proto`).
 //!
 //! Each module holds the prost messages plus `*_client` (tonic client over any
 //! channel, `connect` for `tonic::transport::Channel`) and `*_server` (the

@@ -11,8 +11,8 @@ use protos::attestation::{
     individual_attestation_request::{InitData, RuntimeData},
 };
 use protos::reference::{
-    ReferenceValueQueryRequest, ReferenceValueQueryResponse, ReferenceValueRegisterRequest,
-    ReferenceValueRegisterResponse,
+    ReferenceValueDeleteRequest, ReferenceValueDeleteResponse, ReferenceValueQueryRequest,
+    ReferenceValueQueryResponse, ReferenceValueRegisterRequest, ReferenceValueRegisterResponse,
 };
 
 /// Tag byte of a length-delimited field (wire type 2); all our field numbers are < 16.
@@ -203,6 +203,23 @@ fn reference_requests() {
         &ld(1, b"{}"),
     );
     roundtrip(&ReferenceValueRegisterResponse {}, &[]);
+}
+
+#[test]
+fn reference_delete_extension() {
+    // The openanolis/trustee extension: `string name = 1`, and an empty response.
+    let request = ReferenceValueDeleteRequest { name: "svn".into() };
+    let expected = ld(1, b"svn");
+    assert_eq!(expected, b"\x0a\x03svn".to_vec());
+    roundtrip(&request, &expected);
+    // proto3: an empty name is the default and encodes to nothing.
+    roundtrip(&ReferenceValueDeleteRequest { name: String::new() }, &[]);
+    roundtrip(&ReferenceValueDeleteResponse {}, &[]);
+    // A response from a newer server with fields we do not know still decodes.
+    assert_eq!(
+        ReferenceValueDeleteResponse::decode(ld(1, b"x").as_slice()).unwrap(),
+        ReferenceValueDeleteResponse {}
+    );
 }
 
 #[test]

@@ -21,8 +21,10 @@ pub trait ReferenceValueProvider: Send + Sync {
     /// The value stored under `id`; `None` if unknown or expired.
     async fn query(&self, id: &str) -> Result<Option<serde_json::Value>>;
 
-    /// Removes a value; returns whether it existed. A [`crate::RemoteRvps`] cannot (the
-    /// protocol has no delete) and fails with [`Error::UnsupportedRemoteOperation`].
+    /// Removes a value; returns whether it existed (an id that cannot be a storage key never
+    /// does). A [`crate::RemoteRvps`] calls `DeleteReferenceValue`, our extension beyond
+    /// upstream's protocol; an upstream RVPS lacks it and the call fails with
+    /// [`Error::UnsupportedRemoteOperation`].
     async fn delete(&self, id: &str) -> Result<bool>;
 }
 

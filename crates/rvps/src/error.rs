@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Everything that can go wrong registering or querying reference values.
+/// Everything that can go wrong registering, querying or deleting reference values.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -142,9 +142,13 @@ pub enum Error {
         source: serde_json::Error,
     },
 
-    /// The operation has no RPC in the reference-value protocol (upstream has only register
-    /// and query), so a remote RVPS cannot do it.
-    #[error("{operation} is not part of the rvps grpc protocol")]
+    /// The remote RVPS answered `UNIMPLEMENTED`: it speaks upstream's reference-value protocol,
+    /// which has only register and query (delete is our extension, shared with the
+    /// openanolis/trustee fork).
+    #[error(
+        "the rvps does not support {operation}: upstream's reference-value protocol has no \
+         such call (the server answered UNIMPLEMENTED)"
+    )]
     UnsupportedRemoteOperation {
         /// The operation asked for.
         operation: &'static str,

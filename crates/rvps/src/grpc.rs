@@ -2,8 +2,14 @@
 //! [`ReferenceValueProvider`], plus `grpc.health.v1.Health`.
 //!
 //! Query answers the stored value as JSON text, or leaves `reference_value_results` absent for
-//! an unknown or expired id. Every failure is `ABORTED` with a readable message carrying the
-//! whole cause chain (AS spec §2.4).
+//! an unknown or expired id. Provider failures are `ABORTED` with a readable message carrying
+//! the whole cause chain (AS spec §2.4).
+//!
+//! `DeleteReferenceValue` is our extension beyond upstream (the openanolis/trustee fork's RPC,
+//! same names and field numbers; upstream servers answer `UNIMPLEMENTED`): an empty response
+//! once the value is removed, `NOT_FOUND` naming the id when nothing is stored under it,
+//! `INVALID_ARGUMENT` naming the storage key rule when the id cannot be a key at all, and
+//! `UNIMPLEMENTED` when the provider is itself a remote upstream RVPS.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,8 +18,8 @@ use protos::reference::reference_value_provider_service_server::{
     ReferenceValueProviderService, ReferenceValueProviderServiceServer,
 };
 use protos::reference::{
-    ReferenceValueQueryRequest, ReferenceValueQueryResponse, ReferenceValueRegisterRequest,
-    ReferenceValueRegisterResponse,
+    ReferenceValueDeleteRequest, ReferenceValueDeleteResponse, ReferenceValueQueryRequest,
+    ReferenceValueQueryResponse, ReferenceValueRegisterRequest, ReferenceValueRegisterResponse,
 };
 use tokio::net::TcpListener;
 use tonic::transport::Server;
@@ -38,6 +44,8 @@ pub enum Operation {
     Query,
     /// `RegisterReferenceValue`.
     Register,
+    /// `DeleteReferenceValue` (extension beyond upstream).
+    Delete,
 }
 
 /// Turns a provider failure into the status the client gets. The default is `ABORTED` with
@@ -114,6 +122,51 @@ impl ReferenceValueProviderService for RvpsService {
         tracing::info!(?names, "reference values registered");
         Ok(Response::new(ReferenceValueRegisterResponse {}))
     }
+
+    async fn delete_reference_value(
+        &self,
+        request: Request<ReferenceValueDeleteRequest>,
+    ) -> Result<Response<ReferenceValueDeleteResponse>, Status> {
+        let name = request.into_inner().name;
+        // The provider treats an id that cannot be a key as unknown; the client asked to
+        // delete something that can never exist, so tell it which rule the id breaks.
+        if let Err(storage::Error::InvalidKey { rule, .. }) = storage::validate_key(&name) {
+            let error = Error::InvalidName {
+                name: shown(&name),
+                rule,
+            };
+            return Err(Status::invalid_argument(format!(
+                "delete reference value failed: {error}"
+            )));
+        }
+        match self.provider.delete(&name).await {
+            Ok(true) => {
+                tracing::info!(%name, "reference value deleted");
+                Ok(Response::new(ReferenceValueDeleteResponse {}))
+            }
+            Ok(false) => Err(Status::not_found(format!(
+                "reference value {:?} not found",
+                shown(&name)
+            ))),
+            // A provider that is itself a remote upstream RVPS: pass its answer on.
+            Err(error @ Error::UnsupportedRemoteOperation { .. }) => {
+                Err(Status::unimplemented(error.to_string()))
+            }
+            Err(error) => Err((self.status)(Operation::Delete, error)),
+        }
+    }
+}
+
+/// Longest id echoed back in a status message, in characters: the request may carry up to
+/// tonic's 4 MiB, and the message travels in a header.
+const MAX_SHOWN_ID_CHARS: usize = 256;
+
+/// `id`, cut to [`MAX_SHOWN_ID_CHARS`] with a trailing `...` when longer.
+fn shown(id: &str) -> String {
+    match id.char_indices().nth(MAX_SHOWN_ID_CHARS) {
+        Some((end, _)) => format!("{}...", &id[..end]),
+        None => id.to_owned(),
+    }
 }
 
 /// Serves the RVPS service and `grpc.health.v1.Health` (the RVPS service reported SERVING) on
@@ -139,6 +192,7 @@ fn aborted_status(operation: Operation, error: Error) -> Status {
     let action = match operation {
         Operation::Query => "query reference value failed",
         Operation::Register => "register reference value failed",
+        Operation::Delete => "delete reference value failed",
     };
     aborted(action, &error)
 }
@@ -188,6 +242,18 @@ mod tests {
         assert_eq!(
             status.message(),
             "register reference value failed: could not find extractor for corim"
+        );
+    }
+
+    #[test]
+    fn long_ids_are_cut_in_status_messages() {
+        assert_eq!(shown("svn"), "svn");
+        let exact = "a".repeat(MAX_SHOWN_ID_CHARS);
+        assert_eq!(shown(&exact), exact);
+        let long = "é".repeat(MAX_SHOWN_ID_CHARS + 1);
+        assert_eq!(
+            shown(&long),
+            format!("{}...", "é".repeat(MAX_SHOWN_ID_CHARS))
         );
     }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use protos::reference::reference_value_provider_service_client::ReferenceValueProviderServiceClient;
-use protos::reference::{ReferenceValueQueryRequest, ReferenceValueRegisterRequest};
+use protos::reference::{
+    ReferenceValueDeleteRequest, ReferenceValueQueryRequest, ReferenceValueRegisterRequest,
+};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
@@ -15,7 +17,7 @@ use crate::error::{Error, Result};
 
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one register or query call may take, unless changed with
+/// How long one register, query or delete call may take, unless changed with
 /// [`RemoteRvps::with_timeout`].
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// HTTP/2 keep-alive ping interval and ack timeout, as upstream's pool (AS spec §10.5).
@@ -28,8 +30,10 @@ const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// server goes away, calls fail with [`Error::Unreachable`] and the channel reconnects on the
 /// next call once the server is back.
 ///
-/// The protocol has no delete, so [`ReferenceValueProvider::delete`] fails with
-/// [`Error::UnsupportedRemoteOperation`], and the register response carries no names, so
+/// [`ReferenceValueProvider::delete`] calls `DeleteReferenceValue`, our extension beyond
+/// upstream's protocol (as the openanolis/trustee fork defines it): `NOT_FOUND` is `Ok(false)`,
+/// and an upstream RVPS, which answers `UNIMPLEMENTED`, fails with
+/// [`Error::UnsupportedRemoteOperation`]. The register response carries no names, so
 /// [`ReferenceValueProvider::register`] returns an empty list.
 #[derive(Debug, Clone)]
 pub struct RemoteRvps {
@@ -89,17 +93,27 @@ impl RemoteRvps {
         }
     }
 
+    /// One call under the per-call limit; every status is an error.
     async fn call<T>(
         &self,
         call: impl Future<Output = std::result::Result<tonic::Response<T>, Status>>,
     ) -> Result<T> {
+        self.call_status(call)
+            .await?
+            .map_err(|status| status_error(&self.address, &status))
+    }
+
+    /// One call under the per-call limit, the server's status left for the caller to read.
+    async fn call_status<T>(
+        &self,
+        call: impl Future<Output = std::result::Result<tonic::Response<T>, Status>>,
+    ) -> Result<std::result::Result<T, Status>> {
         match tokio::time::timeout(self.timeout, call).await {
             Err(_) => Err(Error::TimedOut {
                 address: self.address.clone(),
                 timeout: self.timeout,
             }),
-            Ok(Err(status)) => Err(status_error(&self.address, &status)),
-            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(answer) => Ok(answer.map(tonic::Response::into_inner)),
         }
     }
 }
@@ -129,10 +143,18 @@ impl ReferenceValueProvider for RemoteRvps {
             })
     }
 
-    async fn delete(&self, _id: &str) -> Result<bool> {
-        Err(Error::UnsupportedRemoteOperation {
-            operation: "delete",
-        })
+    async fn delete(&self, id: &str) -> Result<bool> {
+        let mut client = self.client.clone();
+        let request = ReferenceValueDeleteRequest {
+            name: id.to_owned(),
+        };
+        let answer = self
+            .call_status(async move { client.delete_reference_value(request).await })
+            .await?;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(status) => delete_status(&self.address, &status),
+        }
     }
 }
 
@@ -168,6 +190,18 @@ fn status_error(address: &str, status: &Status) -> Error {
             code: format!("{code:?}"),
             message: status.message().to_owned(),
         },
+    }
+}
+
+/// What a delete's error status means: `NOT_FOUND` is our server's "no such id", and
+/// `UNIMPLEMENTED` an upstream server without the extension; the rest as every other call.
+fn delete_status(address: &str, status: &Status) -> Result<bool> {
+    match status.code() {
+        Code::NotFound => Ok(false),
+        Code::Unimplemented => Err(Error::UnsupportedRemoteOperation {
+            operation: "delete",
+        }),
+        _ => Err(status_error(address, status)),
     }
 }
 
@@ -207,5 +241,33 @@ mod tests {
             refused.to_string(),
             "rvps at http://a refused the request (Aborted): malformed register message"
         );
+    }
+
+    #[test]
+    fn delete_statuses_map_to_gone_unsupported_or_the_usual_errors() {
+        assert!(!delete_status("http://a", &Status::not_found("svn")).unwrap());
+        let upstream = delete_status("http://a", &Status::unimplemented("")).unwrap_err();
+        assert!(
+            matches!(
+                upstream,
+                Error::UnsupportedRemoteOperation {
+                    operation: "delete"
+                }
+            ),
+            "{upstream}"
+        );
+        assert!(
+            upstream
+                .to_string()
+                .starts_with("the rvps does not support delete: upstream's"),
+            "{upstream}"
+        );
+        let invalid = delete_status("http://a", &Status::invalid_argument("empty")).unwrap_err();
+        assert!(
+            matches!(&invalid, Error::Rejected { code, .. } if code == "InvalidArgument"),
+            "{invalid}"
+        );
+        let down = delete_status("http://a", &Status::unavailable("reset")).unwrap_err();
+        assert!(matches!(down, Error::Unreachable { .. }), "{down}");
     }
 }

@@ -8,6 +8,13 @@ use std::process::{Child, Command, Output, Stdio};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use protos::reference::reference_value_provider_service_server::{
+    ReferenceValueProviderService, ReferenceValueProviderServiceServer,
+};
+use protos::reference::{
+    ReferenceValueQueryRequest, ReferenceValueQueryResponse, ReferenceValueRegisterRequest,
+    ReferenceValueRegisterResponse,
+};
 use serde_json::{Value, json};
 
 const RVPS: &str = env!("CARGO_BIN_EXE_rvps");
@@ -170,6 +177,106 @@ fn rvps_does_not_serve_expired_records() {
 }
 
 #[test]
+fn tool_deletes_exits_3_for_an_unknown_id_and_1_for_an_unusable_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = local_fs_config(dir.path());
+    let message = write(
+        dir.path(),
+        "message.json",
+        &sample_message(&json!({"svn": ["1"], "launch_digest": ["abcde"]})),
+    );
+    let rvps = Rvps::start(&config);
+    let out = tool(&["register", "-p", message.to_str().unwrap(), "-a", &rvps.url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = tool(&["delete", "-r", "svn", "-a", &rvps.url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "reference value \"svn\" deleted\n");
+    let out = tool(&["query", "-r", "svn", "-a", &rvps.url]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    // the record is gone from the storage, not hidden
+    assert!(!dir.path().join("storage/reference_value/svn").exists());
+    assert!(
+        dir.path()
+            .join("storage/reference_value/launch_digest")
+            .is_file()
+    );
+
+    // unknown: the same exit code as query's
+    let out = tool(&["delete", "--reference-value-id", "svn", "--addr", &rvps.url]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stdout.is_empty());
+    assert!(
+        text(&out.stderr).contains(r#"reference value "svn" not found"#),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // an id that can never be stored is refused by the server, naming the rule
+    let out = tool(&["delete", "-r", "a:b", "-a", &rvps.url]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(r#"cannot delete reference value "a:b""#)
+            && stderr.contains("refused the request (InvalidArgument)")
+            && stderr.contains("character ':' is not allowed"),
+        "{stderr}"
+    );
+
+    // the deletion survives a restart; the other value too
+    rvps.stop();
+    let rvps = Rvps::start(&config);
+    let out = tool(&["query", "-r", "svn", "-a", &rvps.url]);
+    assert_eq!(out.status.code(), Some(3));
+    let out = tool(&["query", "-r", "launch_digest", "-a", &rvps.url]);
+    assert_eq!(text(&out.stdout), "[\"abcde\"]\n");
+}
+
+/// An RVPS written against upstream's protocol: register and query only, so delete gets the
+/// generated default, `UNIMPLEMENTED`.
+struct UpstreamRvps;
+
+#[tonic::async_trait]
+impl ReferenceValueProviderService for UpstreamRvps {
+    async fn query_reference_value(
+        &self,
+        _request: tonic::Request<ReferenceValueQueryRequest>,
+    ) -> Result<tonic::Response<ReferenceValueQueryResponse>, tonic::Status> {
+        Ok(tonic::Response::new(ReferenceValueQueryResponse {
+            reference_value_results: Some(r#"["1"]"#.to_owned()),
+        }))
+    }
+    async fn register_reference_value(
+        &self,
+        _request: tonic::Request<ReferenceValueRegisterRequest>,
+    ) -> Result<tonic::Response<ReferenceValueRegisterResponse>, tonic::Status> {
+        Ok(tonic::Response::new(ReferenceValueRegisterResponse {}))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_delete_against_an_upstream_rvps_says_it_does_not_support_deletion() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(ReferenceValueProviderServiceServer::new(UpstreamRvps))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let out = tokio::task::spawn_blocking(move || tool(&["delete", "-r", "svn", "-a", &url]))
+        .await
+        .unwrap();
+    server.abort();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("the rvps does not support delete")
+            && stderr.contains("answered UNIMPLEMENTED"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn tool_names_the_file_when_it_is_unreadable_or_not_json() {
     let dir = tempfile::tempdir().unwrap();
     let rvps = Rvps::start(&local_fs_config(dir.path()));
@@ -216,19 +323,22 @@ fn tool_reports_a_server_that_is_down() {
         .local_addr()
         .unwrap();
     let url = format!("http://{addr}");
-    let out = tool(&["query", "-r", "svn", "-a", &url]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains(&format!("rvps at {url} is unreachable")),
-        "{stderr}"
-    );
+    for command in ["query", "delete"] {
+        let out = tool(&[command, "-r", "svn", "-a", &url]);
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(&format!("rvps at {url} is unreachable")),
+            "{command}: {stderr}"
+        );
+    }
 }
 
 #[test]
 fn tool_usage_errors_exit_2() {
     assert_eq!(tool(&["query"]).status.code(), Some(2));
-    assert_eq!(tool(&["delete", "-r", "svn"]).status.code(), Some(2));
+    assert_eq!(tool(&["delete"]).status.code(), Some(2));
+    assert_eq!(tool(&["remove", "-r", "svn"]).status.code(), Some(2));
     assert_eq!(tool(&[]).status.code(), Some(2));
 }
 

@@ -10,7 +10,13 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use protos::reference::reference_value_provider_service_client::ReferenceValueProviderServiceClient;
-use protos::reference::{ReferenceValueQueryRequest, ReferenceValueRegisterRequest};
+use protos::reference::reference_value_provider_service_server::{
+    self, ReferenceValueProviderServiceServer,
+};
+use protos::reference::{
+    ReferenceValueDeleteRequest, ReferenceValueQueryRequest, ReferenceValueRegisterRequest,
+};
+use rvps::grpc::RvpsService;
 use rvps::{BuiltinRvps, Error, ReferenceValueProvider, RemoteRvps, ServiceConfig};
 use serde_json::{Value, json};
 use storage::memory::MemoryStore;
@@ -18,6 +24,7 @@ use time::macros::datetime;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::Code;
+use tonic::codegen::Service;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -88,6 +95,18 @@ async fn query(
         .unwrap()
         .into_inner()
         .reference_value_results
+}
+
+async fn delete(
+    client: &mut ReferenceValueProviderServiceClient<Channel>,
+    name: &str,
+) -> Result<(), tonic::Status> {
+    client
+        .delete_reference_value(ReferenceValueDeleteRequest {
+            name: name.to_owned(),
+        })
+        .await
+        .map(drop)
 }
 
 fn memory_rvps() -> Arc<dyn ReferenceValueProvider> {
@@ -202,6 +221,237 @@ async fn malformed_messages_are_aborted_naming_the_cause() {
     server.stop().await;
 }
 
+// ---- DeleteReferenceValue, the extension beyond upstream
+
+#[tokio::test]
+async fn deleted_values_are_gone_and_unknown_ids_are_not_found() {
+    let server = Server::start(memory_rvps()).await;
+    let mut client = server.client().await;
+    register(
+        &mut client,
+        sample_message(&json!({"svn": ["1"], "launch_digest": ["abc"]})),
+    )
+    .await
+    .unwrap();
+
+    delete(&mut client, "svn").await.unwrap();
+    assert_eq!(query(&mut client, "svn").await, None);
+    // only that one
+    assert_eq!(
+        query(&mut client, "launch_digest").await.as_deref(),
+        Some(r#"["abc"]"#)
+    );
+
+    // a second delete finds nothing, and says which id
+    let status = delete(&mut client, "svn").await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert_eq!(status.message(), r#"reference value "svn" not found"#);
+    let status = delete(&mut client, "never-registered").await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert!(status.message().contains("never-registered"), "{status:?}");
+
+    // registering again brings it back
+    register(&mut client, sample_message(&json!({"svn": ["2"]})))
+        .await
+        .unwrap();
+    assert_eq!(query(&mut client, "svn").await.as_deref(), Some(r#"["2"]"#));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_an_id_that_cannot_be_a_key_is_an_invalid_argument_naming_the_rule() {
+    let server = Server::start(memory_rvps()).await;
+    let mut client = server.client().await;
+    for (name, rule) in [
+        ("", "must not be empty"),
+        ("rvps:///a/b:latest", "character ':' is not allowed"),
+        ("/svn", "must not start with '/'"),
+        ("a/../svn", "must not contain a '.' or '..' segment"),
+    ] {
+        let status = delete(&mut client, name).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{name:?}");
+        assert!(
+            status.message().starts_with(&format!(
+                "delete reference value failed: reference value name {name:?} is not storable: {rule}"
+            )),
+            "{name:?}: {}",
+            status.message()
+        );
+    }
+    // a long id is cut in the message, not echoed whole
+    let long = "a".repeat(100_000);
+    let status = delete(&mut client, &format!("{long}:")).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().len() < 1_000, "{}", status.message().len());
+    assert!(
+        status.message().contains("...\" is not storable"),
+        "{}",
+        &status.message()[..300]
+    );
+    server.stop().await;
+}
+
+/// Every delete fails in its store.
+struct BrokenStore;
+
+#[async_trait]
+impl ReferenceValueProvider for BrokenStore {
+    async fn register(&self, _message: &str) -> rvps::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    async fn query(&self, _id: &str) -> rvps::Result<Option<Value>> {
+        Ok(None)
+    }
+    async fn delete(&self, _id: &str) -> rvps::Result<bool> {
+        Err(Error::Storage(storage::Error::Io {
+            path: "/rvps/reference_value/svn".into(),
+            source: std::io::Error::other("read-only file system"),
+        }))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_delete_is_aborted_with_the_cause_chain() {
+    let server = Server::start(Arc::new(BrokenStore)).await;
+    let mut client = server.client().await;
+    let status = delete(&mut client, "svn").await.unwrap_err();
+    assert_eq!(status.code(), Code::Aborted);
+    assert_eq!(
+        status.message(),
+        "delete reference value failed: reference value storage failed: \
+         i/o error on /rvps/reference_value/svn: read-only file system"
+    );
+    server.stop().await;
+}
+
+/// An upstream trustee RVPS: our service with the `DeleteReferenceValue` route taken away, so
+/// that call gets what a tonic server generated from upstream's proto answers for a method it
+/// does not have (`grpc-status: 12`, no message); every other call goes through.
+#[derive(Clone)]
+struct Upstream(ReferenceValueProviderServiceServer<RvpsService>);
+
+type HttpRequest = tonic::codegen::http::Request<tonic::body::Body>;
+type HttpResponse = tonic::codegen::http::Response<tonic::body::Body>;
+
+impl tonic::server::NamedService for Upstream {
+    const NAME: &'static str = reference_value_provider_service_server::SERVICE_NAME;
+}
+
+impl Service<HttpRequest> for Upstream {
+    type Response = HttpResponse;
+    type Error = std::convert::Infallible;
+    type Future = tonic::codegen::BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        Service::<HttpRequest>::poll_ready(&mut self.0, cx)
+    }
+
+    fn call(&mut self, request: HttpRequest) -> Self::Future {
+        if request.uri().path() == "/reference.ReferenceValueProviderService/DeleteReferenceValue" {
+            let mut response = HttpResponse::new(tonic::body::Body::default());
+            let headers = response.headers_mut();
+            headers.insert(
+                tonic::Status::GRPC_STATUS,
+                (Code::Unimplemented as i32).into(),
+            );
+            headers.insert(
+                tonic::codegen::http::header::CONTENT_TYPE,
+                tonic::metadata::GRPC_CONTENT_TYPE,
+            );
+            return Box::pin(std::future::ready(Ok(response)));
+        }
+        self.0.call(request)
+    }
+}
+
+/// Serves an [`Upstream`] RVPS on 127.0.0.1:0; abort the task to stop it.
+async fn start_upstream(
+    provider: Arc<dyn ReferenceValueProvider>,
+) -> (SocketAddr, JoinHandle<Result<(), tonic::transport::Error>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(Upstream(
+                rvps::grpc::RvpsService::new(provider).into_server(),
+            ))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    (addr, task)
+}
+
+#[tokio::test]
+async fn remote_rvps_deletes_and_reports_unknown_ids_as_not_deleted() {
+    let rvps = memory_rvps();
+    let server = Server::start(Arc::clone(&rvps)).await;
+    let remote = RemoteRvps::connect(&server.addr.to_string()).await.unwrap();
+    remote
+        .register(&sample_message(&json!({"svn": ["1"]})))
+        .await
+        .unwrap();
+    assert!(remote.delete("svn").await.unwrap());
+    assert_eq!(remote.query("svn").await.unwrap(), None);
+    // gone from the server's own store, not just hidden
+    assert_eq!(rvps.query("svn").await.unwrap(), None);
+    assert!(!remote.delete("svn").await.unwrap());
+
+    let err = remote.delete("").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Rejected { code, message, .. }
+            if code == "InvalidArgument" && message.contains("must not be empty")),
+        "{err}"
+    );
+    server.stop().await;
+
+    let err = remote.delete("svn").await.unwrap_err();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn an_upstream_rvps_without_delete_is_reported_as_not_supporting_it() {
+    let (addr, task) = start_upstream(memory_rvps()).await;
+    let remote = RemoteRvps::connect(&addr.to_string()).await.unwrap();
+    // the upstream calls still work over the same client
+    remote
+        .register(&sample_message(&json!({"svn": ["1"]})))
+        .await
+        .unwrap();
+    let err = remote.delete("svn").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::UnsupportedRemoteOperation {
+                operation: "delete"
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the rvps does not support delete: upstream's reference-value protocol has no such \
+         call (the server answered UNIMPLEMENTED)"
+    );
+    // nothing was deleted
+    assert_eq!(remote.query("svn").await.unwrap(), Some(json!(["1"])));
+
+    // Our service in front of that upstream RVPS (as `grpc-as` with a GrpcRemote RVPS) passes
+    // UNIMPLEMENTED on rather than calling it a failure.
+    let front = Server::start(Arc::new(remote)).await;
+    let mut client = front.client().await;
+    let status = delete(&mut client, "svn").await.unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert!(
+        status.message().contains("does not support delete"),
+        "{}",
+        status.message()
+    );
+    front.stop().await;
+    task.abort();
+}
+
 #[tokio::test]
 async fn health_reports_the_rvps_service_serving() {
     let server = Server::start(memory_rvps()).await;
@@ -299,16 +549,6 @@ async fn remote_rvps_registers_and_queries() {
     assert!(
         matches!(&err, Error::Rejected { code, message, .. }
             if code == "Aborted" && message.contains("could not find extractor for x")),
-        "{err}"
-    );
-    let err = remote.delete("svn").await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::UnsupportedRemoteOperation {
-                operation: "delete"
-            }
-        ),
         "{err}"
     );
     server.stop().await;
@@ -427,6 +667,13 @@ async fn remote_rvps_rejects_values_that_are_not_json() {
     assert_eq!(
         remote.query_text("svn").await.unwrap().as_deref(),
         Some("not json")
+    );
+    // Written against upstream's two methods only: the generated default answers delete
+    // UNIMPLEMENTED, as an upstream server does.
+    let err = remote.delete("svn").await.unwrap_err();
+    assert!(
+        matches!(err, Error::UnsupportedRemoteOperation { .. }),
+        "{err}"
     );
     task.abort();
 }

@@ -1,12 +1,16 @@
-//! `rvps-tool`: registers and queries reference values on an `rvps` (or `grpc-as`) over gRPC.
+//! `rvps-tool`: registers, queries and deletes reference values on an `rvps` (or `grpc-as`)
+//! over gRPC.
 //!
 //! - `rvps-tool register -p message.json [-a URL]` sends an RVPS register message
 //!   (`{"version":"0.1.0","type":"sample","payload":"<base64>"}`, AS spec §10.1).
 //! - `rvps-tool query -r <id> [-a URL]` prints the stored value's JSON text on stdout.
+//! - `rvps-tool delete -r <id> [-a URL]` removes the value stored under an id, with
+//!   `DeleteReferenceValue`, our extension beyond upstream's protocol: an upstream RVPS answers
+//!   `UNIMPLEMENTED` and the tool says the RVPS does not support deletion (exit 1).
 //!
-//! Exit codes: 0 success, 1 failure (file unreadable or not JSON, server down, request refused),
-//! 2 bad command line, 3 the queried id is unknown or expired.
-//! The protocol has no delete, so neither has the tool.
+//! Exit codes: 0 success, 1 failure (file unreadable or not JSON, server down, request refused,
+//! delete unsupported), 2 bad command line, 3 the queried or deleted id is unknown (a query
+//! also for an expired one).
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -20,10 +24,10 @@ use rvps::{ReferenceValueProvider as _, RemoteRvps};
 const DEFAULT_ADDRESS: &str = "http://127.0.0.1:50003";
 /// Largest message file sent: tonic's default 4 MiB decode limit on the server side.
 const MAX_MESSAGE_BYTES: u64 = 4 * 1024 * 1024;
-/// Exit code of a query for an unknown or expired id.
+/// Exit code of a query for an unknown or expired id, and of a delete for an unknown one.
 const EXIT_NOT_FOUND: u8 = 3;
 
-/// Register and query reference values on an RVPS.
+/// Register, query and delete reference values on an RVPS.
 #[derive(Debug, Parser)]
 #[command(name = "rvps-tool", version)]
 struct Cli {
@@ -44,6 +48,15 @@ enum Command {
     },
     /// Print the value stored under an id.
     Query {
+        /// The reference value id (name).
+        #[arg(short = 'r', long = "reference-value-id")]
+        reference_value_id: String,
+        /// RVPS address.
+        #[arg(short = 'a', long = "addr", default_value = DEFAULT_ADDRESS)]
+        addr: String,
+    },
+    /// Delete the value stored under an id (an extension beyond upstream's RVPS protocol).
+    Delete {
         /// The reference value id (name).
         #[arg(short = 'r', long = "reference-value-id")]
         reference_value_id: String,
@@ -88,6 +101,25 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     eprintln!("rvps-tool: reference value {reference_value_id:?} not found");
                     Ok(ExitCode::from(EXIT_NOT_FOUND))
                 }
+            }
+        }
+        Command::Delete {
+            reference_value_id,
+            addr,
+        } => {
+            let rvps = RemoteRvps::connect(&addr).await?;
+            let deleted = rvps.delete(&reference_value_id).await.with_context(|| {
+                format!(
+                    "cannot delete reference value {reference_value_id:?} at {}",
+                    rvps.address()
+                )
+            })?;
+            if deleted {
+                println!("reference value {reference_value_id:?} deleted");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("rvps-tool: reference value {reference_value_id:?} not found");
+                Ok(ExitCode::from(EXIT_NOT_FOUND))
             }
         }
     }
