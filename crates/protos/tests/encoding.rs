@@ -213,7 +213,12 @@ fn reference_delete_extension() {
     assert_eq!(expected, b"\x0a\x03svn".to_vec());
     roundtrip(&request, &expected);
     // proto3: an empty name is the default and encodes to nothing.
-    roundtrip(&ReferenceValueDeleteRequest { name: String::new() }, &[]);
+    roundtrip(
+        &ReferenceValueDeleteRequest {
+            name: String::new(),
+        },
+        &[],
+    );
     roundtrip(&ReferenceValueDeleteResponse {}, &[]);
     // A response from a newer server with fields we do not know still decodes.
     assert_eq!(
