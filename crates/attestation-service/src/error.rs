@@ -1,6 +1,7 @@
 //! The crate's one error type.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use kbs_types::Tee;
 
@@ -184,6 +185,24 @@ pub enum Error {
         name: String,
     },
 
+    /// A `query_reference_value` call of the policy could not get an answer from the
+    /// reference value provider (unreachable, or no answer in time), so nothing was decided
+    /// about the evidence: retrying once the provider is back may succeed. Distinct from
+    /// [`Error::Policy`], which is the policy itself failing (including an RVPS that answered
+    /// with an error, e.g. a malformed stored record).
+    #[error(
+        "policy `{policy_id}` could not query reference value {id:?}: the reference value provider is unavailable"
+    )]
+    ReferenceValueProviderUnavailable {
+        /// The evaluated policy (`<id>_<class>`).
+        policy_id: String,
+        /// The first reference value id whose query failed this way.
+        id: String,
+        /// Why the provider counts as unavailable.
+        #[source]
+        source: RvpsUnavailable,
+    },
+
     /// A policy evaluation task panicked or was cancelled.
     #[error("policy evaluation task did not complete")]
     PolicyTask,
@@ -213,4 +232,34 @@ pub enum Error {
     /// Canonicalisation, key handling or token signing failed.
     #[error("jose")]
     Jose(#[from] jose::Error),
+}
+
+/// Why a `query_reference_value` call found the reference value provider unavailable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RvpsUnavailable {
+    /// The provider reported that it cannot be reached or did not answer in time
+    /// ([`rvps::Error::Unreachable`], [`rvps::Error::TimedOut`]; a `GrpcRemote` RVPS).
+    #[error(transparent)]
+    Provider(rvps::Error),
+    /// The provider did not answer within the AS's own limit for one query.
+    #[error("the reference value provider did not answer within {timeout:?}")]
+    NoAnswer {
+        /// The limit.
+        timeout: Duration,
+    },
+}
+
+impl RvpsUnavailable {
+    /// `Ok` when `error` means the provider could not be reached or did not answer, as
+    /// opposed to an answer that was an error (a refused request, a malformed stored record),
+    /// which is given back.
+    pub fn classify(error: rvps::Error) -> Result<Self, rvps::Error> {
+        match error {
+            rvps::Error::Unreachable { .. } | rvps::Error::TimedOut { .. } => {
+                Ok(Self::Provider(error))
+            }
+            other => Err(other),
+        }
+    }
 }

@@ -53,7 +53,7 @@ mod service;
 mod signer;
 
 pub use config::{AsConfig, RvpsConfig, SignerConfig, TokenBrokerConfig, TokenType};
-pub use error::Error;
+pub use error::{Error, RvpsUnavailable};
 pub use request::{InitData, RuntimeData, VerificationRequest};
 pub use service::{AttestationService, Clock, policy_evaluation_slots};
 pub use signer::TokenSigner;

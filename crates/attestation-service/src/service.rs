@@ -24,7 +24,7 @@ use crate::config::{AsConfig, RvpsConfig, TokenBrokerConfig};
 use crate::default_policies::{DEFAULT_POLICIES, shipped};
 use crate::ear::appraisal::{Appraisal, RuleOutcome};
 use crate::ear::token::{EarClaims, VerifierId};
-use crate::reference_value::query_reference_value;
+use crate::reference_value::{Unavailable, query_reference_value, watching_rvps};
 use crate::signer::TokenSigner;
 use crate::{Error, VerificationRequest};
 
@@ -373,18 +373,31 @@ impl AttestationService {
             .acquire_owned()
             .await
             .map_err(|_| Error::PolicyTask)?;
-        let (trust_claims, extensions) = tokio::task::spawn_blocking(move || {
+        let (outcome, unavailable) = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            // Both rules on one engine clone with the input converted once, instead of a clone
-            // and a conversion per rule; a missing rule is still reported for that rule alone.
-            let [trust_claims, extensions] =
-                policy.eval_rules([TRUST_CLAIMS_RULE, EXTENSIONS_RULE], &input, None)?;
-            let trust_claims = rule_outcome(trust_claims)?;
-            let extensions = rule_outcome(extensions)?;
-            Ok::<_, policy::Error>((trust_claims, extensions))
+            watching_rvps(|| {
+                // Both rules on one engine clone with the input converted once, instead of a
+                // clone and a conversion per rule; a missing rule is still reported for that
+                // rule alone.
+                let [trust_claims, extensions] =
+                    policy.eval_rules([TRUST_CLAIMS_RULE, EXTENSIONS_RULE], &input, None)?;
+                let trust_claims = rule_outcome(trust_claims)?;
+                let extensions = rule_outcome(extensions)?;
+                Ok::<_, policy::Error>((trust_claims, extensions))
+            })
         })
         .await
-        .map_err(|_| Error::PolicyTask)??;
+        .map_err(|_| Error::PolicyTask)?;
+        // A query that got no answer makes the outcome meaningless whatever it is: the policy
+        // failed on it, or (had the engine swallowed the error) decided without the value.
+        if let Some(Unavailable { id, cause }) = unavailable {
+            return Err(Error::ReferenceValueProviderUnavailable {
+                policy_id: evaluated,
+                id,
+                source: cause,
+            });
+        }
+        let (trust_claims, extensions) = outcome?;
         Appraisal::from_policy(&evaluated, policy_id, trust_claims, extensions, annotated)
     }
 }
@@ -498,6 +511,101 @@ mod tests {
         assert_eq!(
             verifier::Clock::now(&*service.verifier_context.clock()),
             1_748_736_000
+        );
+    }
+
+    /// An RVPS that answers `bad` with a malformed-record error and never answers the rest.
+    struct Faulty;
+
+    #[async_trait::async_trait]
+    impl ReferenceValueProvider for Faulty {
+        async fn register(&self, _message: &str) -> rvps::Result<Vec<String>> {
+            Ok(Vec::new())
+        }
+        async fn query(&self, id: &str) -> rvps::Result<Option<Value>> {
+            if id == "bad" {
+                return Err(rvps::Error::MalformedRecord {
+                    name: id.to_owned(),
+                    source: serde_json::from_str::<Value>("{").unwrap_err(),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            Ok(None)
+        }
+        async fn delete(&self, _id: &str) -> rvps::Result<bool> {
+            Ok(false)
+        }
+    }
+
+    /// The default service with `default_cpu` reading reference values from [`Faulty`] with a
+    /// 50 ms query limit, and `rego` stored as `probe_cpu`.
+    async fn service_over_faulty_rvps(rego: &str) -> AttestationService {
+        let mut service = service().await;
+        let storage = storage::StorageProvider::new(&storage::StorageConfig::default()).unwrap();
+        let extension = crate::reference_value::query_reference_value_within(
+            Arc::new(Faulty),
+            std::time::Duration::from_millis(50),
+        );
+        service.policies = PolicyStore::new(
+            storage.namespace(POLICY_NAMESPACE, None).unwrap(),
+            vec![extension],
+        );
+        for (id, text) in DEFAULT_POLICIES {
+            service.policies.seed(id, text).await.unwrap();
+        }
+        service.policies.set("probe_cpu", rego).await.unwrap();
+        service
+    }
+
+    fn sample() -> VerificationRequest {
+        VerificationRequest {
+            tee: Tee::Sample,
+            evidence: serde_json::json!({"svn": "1"}),
+            runtime_data: None,
+            runtime_data_hash_algorithm: kbs_types::HashAlgorithm::Sha384,
+            init_data: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_rvps_that_does_not_answer_is_unavailability_not_a_policy_failure() {
+        let service = service_over_faulty_rvps("package policy\n").await;
+        let err = service
+            .evaluate(vec![sample()], &["default".to_owned()])
+            .await
+            .unwrap_err();
+        let Error::ReferenceValueProviderUnavailable {
+            policy_id,
+            id,
+            source,
+        } = &err
+        else {
+            panic!("unavailability expected: {err:?}");
+        };
+        assert_eq!(policy_id, "default_cpu");
+        // whichever query of the shipped policy's sample rules runs first
+        assert!(["launch_digest", "svn"].contains(&id.as_str()), "{id}");
+        assert!(matches!(source, crate::RvpsUnavailable::NoAnswer { .. }));
+        assert!(
+            err.to_string()
+                .contains("reference value provider is unavailable")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_malformed_stored_record_stays_a_policy_failure() {
+        let rego = "package policy\n\ntrust_claims := {\"hardware\": 2} if query_reference_value(\"bad\")\n";
+        let service = service_over_faulty_rvps(rego).await;
+        let err = service
+            .evaluate(vec![sample()], &["probe".to_owned()])
+            .await
+            .unwrap_err();
+        let Error::Policy(policy::Error::Evaluation { message, .. }) = &err else {
+            panic!("policy failure expected: {err:?}");
+        };
+        assert!(
+            message.contains("stored reference value \"bad\" is malformed"),
+            "{message}"
         );
     }
 

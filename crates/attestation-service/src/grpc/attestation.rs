@@ -8,13 +8,15 @@ use protos::attestation::{
     AttestationRequest, AttestationResponse, ChallengeRequest, ChallengeResponse,
     IndividualAttestationRequest, SetPolicyRequest, SetPolicyResponse,
 };
-use tonic::{Request, Response, Status};
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::{Code, Request, Response, Status};
 
 use super::request::{
     GRPC_TEES, RequestError, cause_chain, decode_evidence, hash_algorithm, init_data_digest,
     parse_tee, raw_runtime_data, structured_runtime_data,
 };
-use crate::{AttestationService, VerificationRequest};
+use super::{UNAVAILABLE_COMPONENT_KEY, UNAVAILABLE_RVPS};
+use crate::{AttestationService, Error, VerificationRequest};
 
 /// The policy evaluated when a request names none.
 const DEFAULT_POLICY_ID: &str = "default";
@@ -53,16 +55,11 @@ impl AttestationApi for AttestationGrpc {
         if policy_ids.is_empty() {
             policy_ids.push(DEFAULT_POLICY_ID.to_owned());
         }
-        let attestation_token =
-            self.service
-                .evaluate(requests, &policy_ids)
-                .await
-                .map_err(|err| {
-                    Status::aborted(format!(
-                        "Attestation evaluation failed: \n{}",
-                        cause_chain(&err)
-                    ))
-                })?;
+        let attestation_token = self
+            .service
+            .evaluate(requests, &policy_ids)
+            .await
+            .map_err(|err| evaluation_failed(&err))?;
         Ok(Response::new(AttestationResponse { attestation_token }))
     }
 
@@ -137,6 +134,28 @@ fn verification_request(
     })
 }
 
+/// `ABORTED` with the cause chain, as upstream; `UNAVAILABLE` marked with
+/// [`UNAVAILABLE_COMPONENT_KEY`] when the reference value provider could not be reached, as
+/// nothing was decided about the evidence and a retry may succeed.
+fn evaluation_failed(err: &Error) -> Status {
+    let chain = cause_chain(err);
+    if !matches!(err, Error::ReferenceValueProviderUnavailable { .. }) {
+        return Status::aborted(format!("Attestation evaluation failed: \n{chain}"));
+    }
+    let mut metadata = MetadataMap::new();
+    metadata.insert(
+        UNAVAILABLE_COMPONENT_KEY,
+        MetadataValue::from_static(UNAVAILABLE_RVPS),
+    );
+    Status::with_metadata(
+        Code::Unavailable,
+        format!(
+            "Attestation evaluation failed: the reference value provider is unavailable: \n{chain}"
+        ),
+        metadata,
+    )
+}
+
 fn aborted(err: &RequestError) -> Status {
     Status::aborted(err.to_string())
 }
@@ -200,6 +219,48 @@ mod tests {
             Some(crate::InitData::Digest(vec![0xab, 0xcd, 0xef]))
         );
         assert_eq!(mapped.runtime_data_hash_algorithm, HashAlgorithm::Sha384);
+    }
+
+    #[test]
+    fn an_unavailable_rvps_is_unavailable_and_marked_other_failures_aborted() {
+        let err = Error::ReferenceValueProviderUnavailable {
+            policy_id: "default_cpu".into(),
+            id: "svn".into(),
+            source: crate::RvpsUnavailable::Provider(rvps::Error::Unreachable {
+                address: "http://127.0.0.1:50003".into(),
+                source: "connection refused".into(),
+            }),
+        };
+        let status = evaluation_failed(&err);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.metadata().get(UNAVAILABLE_COMPONENT_KEY).unwrap(),
+            UNAVAILABLE_RVPS
+        );
+        assert!(
+            status
+                .message()
+                .contains("rvps at http://127.0.0.1:50003 is unreachable"),
+            "{}",
+            status.message()
+        );
+        assert!(
+            status
+                .message()
+                .starts_with("Attestation evaluation failed: the reference value provider"),
+            "{}",
+            status.message()
+        );
+        let status = evaluation_failed(&Error::NoEvidence);
+        assert_eq!(status.code(), Code::Aborted);
+        assert!(status.metadata().get(UNAVAILABLE_COMPONENT_KEY).is_none());
+        assert!(
+            status
+                .message()
+                .starts_with("Attestation evaluation failed: \n0: no evidence"),
+            "{}",
+            status.message()
+        );
     }
 
     #[test]

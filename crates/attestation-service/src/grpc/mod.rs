@@ -4,7 +4,10 @@
 //! on one port over one [`AttestationService`].
 //!
 //! Every error is `ABORTED` with a readable message, as upstream; evaluation failures carry the
-//! whole cause chain, one `<i>: <cause>` line each.
+//! whole cause chain, one `<i>: <cause>` line each. One deviation: an evaluation that failed
+//! because the reference value provider could not be reached
+//! ([`crate::Error::ReferenceValueProviderUnavailable`]) is `UNAVAILABLE`, marked with the
+//! [`UNAVAILABLE_COMPONENT_KEY`] trailer, so a KBS can tell it from the AS being unreachable.
 
 use std::sync::Arc;
 
@@ -24,6 +27,13 @@ pub mod request;
 
 pub use attestation::AttestationGrpc;
 pub use reference::reference_value_service;
+
+/// Metadata key (in the trailers of an `UNAVAILABLE` status) naming the component this AS
+/// could not reach; an `UNAVAILABLE` without it comes from the transport (or a proxy), not
+/// from this AS.
+pub const UNAVAILABLE_COMPONENT_KEY: &str = "x-coco-as-unavailable";
+/// The [`UNAVAILABLE_COMPONENT_KEY`] value for the reference value provider.
+pub const UNAVAILABLE_RVPS: &str = "reference-value-provider";
 
 /// Path of the JWK set that verifies this AS's tokens, served on every front end's port.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";

@@ -3,7 +3,10 @@
 //!
 //! Statuses as upstream: a body that is not the expected JSON is a 400, every failure inside a
 //! handler a 500 whose text is `An internal error occured: ` followed by the cause chain (the
-//! typo is upstream's, kept for clients that match on it).
+//! typo is upstream's, kept for clients that match on it). One deviation: an attestation that
+//! failed because the reference value provider could not be reached is a 503 whose text is
+//! `Reference value provider unavailable: ` followed by the cause chain (nothing was decided;
+//! a retry may succeed).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -85,6 +88,19 @@ enum RestError {
     Body(serde_json::Error),
     /// Anything the handler could not do: 500 with the cause chain.
     Internal(Box<dyn std::error::Error + Send + Sync>),
+    /// The reference value provider could not be reached: 503 with the cause chain.
+    Unavailable(crate::Error),
+}
+
+impl RestError {
+    /// An error of the attestation service: [`RestError::Unavailable`] when its reference value
+    /// provider could not be reached, else [`RestError::Internal`].
+    fn service(err: crate::Error) -> Self {
+        match err {
+            crate::Error::ReferenceValueProviderUnavailable { .. } => Self::Unavailable(err),
+            other => Self::Internal(Box::new(other)),
+        }
+    }
 }
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for RestError {
@@ -104,6 +120,14 @@ impl IntoResponse for RestError {
             Self::Internal(err) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("An internal error occured: \n{}", cause_chain(&*err)),
+            )
+                .into_response(),
+            Self::Unavailable(err) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "Reference value provider unavailable: \n{}",
+                    cause_chain(&err)
+                ),
             )
                 .into_response(),
         }
@@ -188,7 +212,10 @@ async fn attestation(
     if policy_ids.is_empty() {
         policy_ids.push(DEFAULT_POLICY_ID.to_owned());
     }
-    Ok(service.evaluate(requests, &policy_ids).await?)
+    service
+        .evaluate(requests, &policy_ids)
+        .await
+        .map_err(RestError::service)
 }
 
 /// `POST /policy` body; other keys (`"type": "rego"`) are ignored.
@@ -323,6 +350,39 @@ mod tests {
                 Err(RequestError::UnsupportedTee(tee.into()))
             );
         }
+    }
+
+    async fn answer(err: RestError) -> (StatusCode, String) {
+        let response = err.into_response();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_rvps_is_a_503_naming_it_other_failures_500() {
+        let err = crate::Error::ReferenceValueProviderUnavailable {
+            policy_id: "default_cpu".into(),
+            id: "svn".into(),
+            source: crate::RvpsUnavailable::NoAnswer {
+                timeout: Duration::from_secs(10),
+            },
+        };
+        let (status, body) = answer(RestError::service(err)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            body.starts_with("Reference value provider unavailable: \n0: policy `default_cpu`"),
+            "{body}"
+        );
+        assert!(
+            body.contains("1: the reference value provider did not answer within 10s"),
+            "{body}"
+        );
+        let (status, body) = answer(RestError::service(crate::Error::NoEvidence)).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.starts_with("An internal error occured: "), "{body}");
     }
 
     #[test]
