@@ -13,6 +13,7 @@ use axum::http::{Request, StatusCode, header};
 use kbs::app::{AppState, Kbs};
 use kbs::attestation::BuiltinBackend;
 use kbs::config::{AttestationServiceConfig, KbsConfig};
+use kbs::token::TokenVerifier;
 use kbs_types::{HashAlgorithm, Tee};
 use serde_json::{Value, json};
 use storage::StorageProvider;
@@ -148,4 +149,21 @@ pub async fn evaluate_claims(
         .unwrap();
     let now = u64::try_from(unix).unwrap();
     jose::jwt::verify(&token, &service.token_verifying_key(), now).unwrap()
+}
+
+/// The KBS of `config` whose builtin backend is `service` and whose token verifier trusts
+/// `service`'s tokens, as a KBS trusts its own builtin AS's.
+pub async fn kbs_over(config: &KbsConfig, service: Arc<AttestationService>) -> AppState {
+    let kbs = Kbs::from_config(config).await.unwrap();
+    let tokens = TokenVerifier::new(
+        &config.attestation_token,
+        Some(service.token_verifying_jwk()),
+    )
+    .await
+    .unwrap();
+    Arc::new(Kbs {
+        attestation: Arc::new(BuiltinBackend::new(service)),
+        tokens,
+        ..kbs
+    })
 }
