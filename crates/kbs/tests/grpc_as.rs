@@ -1,9 +1,10 @@
 //! Issue 6 acceptance: `rvps`, `grpc-as` and `kbs` as three processes on loopback. Reference
 //! values are registered with `rvps-tool`, the attestation policy that requires them is set
-//! through the KBS admin API (forwarded to the AS), and `kbs-client` fetches the secret; an
-//! expired reference value takes it away; killing `grpc-as` gives clients a 503 problem naming
-//! the AS and changes no stored data; restarting it on the same port restores service without
-//! restarting `kbs`.
+//! through the KBS admin API (forwarded to the AS), and `kbs-client` fetches the secret; a
+//! reference value deleted with `rvps-tool delete` (`DeleteReferenceValue`, our extension
+//! beyond upstream's protocol) or expired takes it away; killing `grpc-as` gives clients a 503
+//! problem naming the AS and changes no stored data; restarting it on the same port restores
+//! service without restarting `kbs`.
 //!
 //! The AS signs tokens with the attestation-service crate's test signer (leaf + root in
 //! `x5c`); the KBS trusts that root through `[attestation_token] trusted_certs_paths`.
@@ -346,8 +347,36 @@ async fn kbs_rvps_and_grpc_as_as_three_processes() {
         .unwrap_or_else(|e| panic!("{e}\nkbs:\n{}\nas:\n{}", kbs.stderr(), grpc_as.log()));
     assert_eq!(got, SECRET);
 
-    // the reference value expires (the protocol has no expiry field or delete, so its stored
-    // record is given a past expiration): refused again, and it is gone for everyone
+    // the reference value is removed with rvps-tool delete: refused again, and unknown for
+    // everyone
+    let out = run(&bins.rvps_tool, &["delete", "-r", "svn", "-a", &rvps.url()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = cli_get(&bins, &kbs).unwrap_err();
+    assert!(err.contains("PolicyDeny"), "{err}");
+    let err = admin.query_reference_value("svn").await.unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err}");
+    let out = run(&bins.rvps_tool, &["query", "-r", "svn", "-a", &rvps.url()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    // grpc-as serves the same RVPS API over its remote RVPS: deleting again there reaches
+    // rvps, which finds nothing (exit 3, as for an unknown query)
+    let out = run(
+        &bins.rvps_tool,
+        &["delete", "-r", "svn", "-a", &grpc_as.url()],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(r#"reference value "svn" not found"#),
+        "{}",
+        text(&out.stderr)
+    );
+    // registered again: released again
+    register_svn(&bins, &dir, &rvps, &["1"]);
+    let got = cli_get(&bins, &kbs)
+        .unwrap_or_else(|e| panic!("{e}\nkbs:\n{}\nas:\n{}", kbs.stderr(), grpc_as.log()));
+    assert_eq!(got, SECRET);
+
+    // the reference value expires: the register message carries no expiration, so the
+    // stored record is aged by giving it a past one; refused again, and gone for everyone
     let record_path = rvps_storage.join("reference_value").join("svn");
     let mut record: Value = serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
     record["expiration"] = json!("2020-01-01T00:00:00Z");
