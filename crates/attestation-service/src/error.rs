@@ -198,9 +198,9 @@ pub enum Error {
         policy_id: String,
         /// The first reference value id whose query failed this way.
         id: String,
-        /// Why the provider counts as unavailable.
+        /// Why the provider counts as unavailable (boxed: keeps the error small).
         #[source]
-        source: RvpsUnavailable,
+        source: Box<RvpsUnavailable>,
     },
 
     /// A policy evaluation task panicked or was cancelled.

@@ -394,7 +394,7 @@ impl AttestationService {
             return Err(Error::ReferenceValueProviderUnavailable {
                 policy_id: evaluated,
                 id,
-                source: cause,
+                source: Box::new(cause),
             });
         }
         let (trust_claims, extensions) = outcome?;
@@ -585,7 +585,7 @@ mod tests {
         assert_eq!(policy_id, "default_cpu");
         // whichever query of the shipped policy's sample rules runs first
         assert!(["launch_digest", "svn"].contains(&id.as_str()), "{id}");
-        assert!(matches!(source, crate::RvpsUnavailable::NoAnswer { .. }));
+        assert!(matches!(**source, crate::RvpsUnavailable::NoAnswer { .. }));
         assert!(
             err.to_string()
                 .contains("reference value provider is unavailable")

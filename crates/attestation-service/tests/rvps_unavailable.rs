@@ -157,7 +157,7 @@ fn assert_unavailable(err: &Error, addr: SocketAddr) {
     };
     assert_eq!(policy_id, "default_cpu");
     assert_eq!(id, "svn");
-    let RvpsUnavailable::Provider(rvps::Error::Unreachable { address, .. }) = source else {
+    let RvpsUnavailable::Provider(rvps::Error::Unreachable { address, .. }) = &**source else {
         panic!("an unreachable rvps expected, got {source:?}");
     };
     assert_eq!(address, &format!("http://{addr}"));

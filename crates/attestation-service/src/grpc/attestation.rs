@@ -226,10 +226,10 @@ mod tests {
         let err = Error::ReferenceValueProviderUnavailable {
             policy_id: "default_cpu".into(),
             id: "svn".into(),
-            source: crate::RvpsUnavailable::Provider(rvps::Error::Unreachable {
+            source: Box::new(crate::RvpsUnavailable::Provider(rvps::Error::Unreachable {
                 address: "http://127.0.0.1:50003".into(),
                 source: "connection refused".into(),
-            }),
+            })),
         };
         let status = evaluation_failed(&err);
         assert_eq!(status.code(), Code::Unavailable);

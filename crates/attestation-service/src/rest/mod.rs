@@ -366,9 +366,9 @@ mod tests {
         let err = crate::Error::ReferenceValueProviderUnavailable {
             policy_id: "default_cpu".into(),
             id: "svn".into(),
-            source: crate::RvpsUnavailable::NoAnswer {
+            source: Box::new(crate::RvpsUnavailable::NoAnswer {
                 timeout: Duration::from_secs(10),
-            },
+            }),
         };
         let (status, body) = answer(RestError::service(err)).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
