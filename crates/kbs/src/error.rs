@@ -32,7 +32,9 @@ pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 pub const AS_UNAVAILABLE_TYPE: &str = "AttestationServiceUnavailable";
 
 /// Problem `type` suffix (503) when the builtin attestation service's remote RVPS
-/// (`rvps_config.type = "GrpcRemote"`) cannot be reached: the KBS and its AS are up.
+/// (`rvps_config.type = "GrpcRemote"`) cannot be reached, on the reference-value endpoints or
+/// during an appraisal (`/attest`), or when a `coco_as_grpc` AS answers that its RVPS cannot be
+/// reached: the KBS and its AS are up.
 pub const RVPS_UNAVAILABLE_TYPE: &str = "ReferenceValueProviderUnavailable";
 
 /// `Retry-After` (seconds) sent with a 503 for an unreachable attestation service or RVPS.

@@ -79,6 +79,8 @@ pub(super) fn service_error_kind(e: &attestation_service::Error) -> ErrorKind {
             ErrorKind::BadRequest
         }
         As::Rvps(e) => rvps_error_kind(e),
+        // an appraisal that got no answer from the RVPS decided nothing (503, retry later)
+        As::ReferenceValueProviderUnavailable { .. } => ErrorKind::Unavailable,
         As::Verifier { .. } | As::NoEvidence => ErrorKind::Refused,
         _ => ErrorKind::Internal,
     }
@@ -105,9 +107,15 @@ fn rvps_error_kind(e: &rvps::Error) -> ErrorKind {
     }
 }
 
-/// Whether `e` is the AS's remote RVPS being unreachable (rather than the AS itself).
+/// Whether `e` is the AS's remote RVPS being unreachable (rather than the AS itself), on an
+/// admin call or during an appraisal.
 pub(super) fn rvps_unavailable(e: &attestation_service::Error) -> bool {
-    matches!(e, attestation_service::Error::Rvps(rvps) if rvps_error_kind(rvps) == ErrorKind::Unavailable)
+    use attestation_service::Error as As;
+    match e {
+        As::Rvps(rvps) => rvps_error_kind(rvps) == ErrorKind::Unavailable,
+        As::ReferenceValueProviderUnavailable { .. } => true,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -119,11 +127,11 @@ mod tests {
 
     use axum::http::{StatusCode, header};
     use base64::Engine as _;
-    use base64::engine::general_purpose::STANDARD;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
     use serde_json::json;
 
     use super::*;
-    use crate::attestation::tests::{kbs_from_toml, send};
+    use crate::attestation::tests::{auth_attest, kbs_from_toml, send};
     use crate::error::{PROBLEM_TYPE_PREFIX, RVPS_UNAVAILABLE_TYPE};
 
     /// A KBS with the builtin AS reading reference values from the RVPS at `rvps`.
@@ -141,9 +149,88 @@ type = "GrpcRemote"
 address = "http://{rvps}"
 [admin]
 authorization_mode = "InsecureAllowAll"
+[[plugins]]
+name = "resource"
+storage_backend_type = "kvstorage"
 "#
         );
         kbs_from_toml(&text).await
+    }
+
+    /// An RVPS served on `listener` over `provider` until the sender is used.
+    fn serve_rvps(
+        listener: tokio::net::TcpListener,
+        provider: Arc<dyn rvps::ReferenceValueProvider>,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    ) {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(rvps::grpc::serve(listener, provider, async {
+            let _ = stopped.await;
+        }));
+        (stop, server)
+    }
+
+    async fn get_secret(state: &crate::app::AppState, cookie: &str) -> StatusCode {
+        let uri = "/kbs/v0/resource/default/test/secret";
+        send(state, "GET", uri, Some(cookie), String::new()).await.0
+    }
+
+    #[tokio::test]
+    async fn attest_while_the_remote_rvps_is_down_is_a_503_and_works_once_it_returns() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let provider: Arc<dyn rvps::ReferenceValueProvider> = Arc::new(rvps::BuiltinRvps::new(
+            Arc::new(storage::memory::MemoryStore::new()),
+        ));
+        let (stop, server) = serve_rvps(listener, Arc::clone(&provider));
+        let state = kbs_over_remote_rvps(addr).await;
+        let allow = URL_SAFE_NO_PAD.encode("package policy\ndefault allow := true\n");
+        for (uri, body) in [
+            (
+                "/kbs/v0/resource-policy",
+                json!({ "policy": allow }).to_string(),
+            ),
+            ("/kbs/v0/resource/default/test/secret", "s3cret".to_owned()),
+        ] {
+            let (status, problem, _) = send(&state, "POST", uri, None, body).await;
+            assert_eq!(status, StatusCode::OK, "{uri}: {problem}");
+        }
+        let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
+        let ((status, body, _), _) = auth_attest(&state, &key).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+        let ((status, problem, headers), cookie) = auth_attest(&state, &key).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+        assert_eq!(
+            problem["type"],
+            format!("{PROBLEM_TYPE_PREFIX}{RVPS_UNAVAILABLE_TYPE}")
+        );
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("the reference value provider is unavailable"),
+            "{detail}"
+        );
+        assert!(
+            detail.contains(&format!("rvps at http://{addr} is unreachable")),
+            "{detail}"
+        );
+        assert_eq!(headers[header::RETRY_AFTER], "5");
+        // nothing was stored for the session: it has no token to present
+        assert_eq!(get_secret(&state, &cookie).await, StatusCode::UNAUTHORIZED);
+
+        // the RVPS is back on its address: the client re-runs /auth and /attest
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let (stop, server) = serve_rvps(listener, provider);
+        let ((status, body, _), cookie) = auth_attest(&state, &key).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body["token"].is_string(), "{body}");
+        assert_eq!(get_secret(&state, &cookie).await, StatusCode::OK);
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
     }
 
     #[tokio::test]
@@ -236,6 +323,18 @@ authorization_mode = "InsecureAllowAll"
             timeout: std::time::Duration::from_secs(1),
         }));
         assert!(timed_out.rvps_unavailable());
+        // an appraisal whose reference value queries got no answer
+        let appraisal = Error::Service(
+            attestation_service::Error::ReferenceValueProviderUnavailable {
+                policy_id: "default_cpu".into(),
+                id: "svn".into(),
+                source: Box::new(attestation_service::RvpsUnavailable::NoAnswer {
+                    timeout: std::time::Duration::from_secs(10),
+                }),
+            },
+        );
+        assert_eq!(appraisal.kind(), ErrorKind::Unavailable);
+        assert!(appraisal.rvps_unavailable());
         assert!(
             !Error::Unavailable {
                 addr: "http://as".into(),

@@ -71,6 +71,17 @@ pub enum Error {
         /// What went wrong (connection refused, timeout, connection lost, …).
         reason: String,
     },
+    /// The remote attestation service is up but could not reach its reference value provider
+    /// (`UNAVAILABLE` marked as such by the AS): nothing was decided, a retry may succeed.
+    #[error(
+        "attestation service at {addr} could not reach its reference value provider: {message}"
+    )]
+    RemoteRvpsUnavailable {
+        /// The configured `as_addr`.
+        addr: String,
+        /// The service's message, truncated.
+        message: String,
+    },
     /// The remote attestation service answered with an error status.
     #[error("attestation service at {addr} refused {operation} ({code:?}): {message}")]
     Remote {
@@ -146,7 +157,7 @@ impl Error {
                 ErrorKind::Internal
             }
             Self::Service(e) => builtin::service_error_kind(e),
-            Self::Unavailable { .. } => ErrorKind::Unavailable,
+            Self::Unavailable { .. } | Self::RemoteRvpsUnavailable { .. } => ErrorKind::Unavailable,
             Self::Remote {
                 operation, code, ..
             } => grpc::remote_error_kind(*operation, *code),
@@ -154,10 +165,15 @@ impl Error {
         }
     }
 
-    /// Whether this is the builtin AS's remote RVPS (`rvps_config.type = "GrpcRemote"`) being
-    /// unreachable: an [`ErrorKind::Unavailable`] that names the RVPS rather than the AS.
+    /// Whether this is the AS's reference value provider being unreachable (the builtin AS's
+    /// `GrpcRemote` RVPS, or the one a remote AS reported it cannot reach): an
+    /// [`ErrorKind::Unavailable`] that names the RVPS rather than the AS.
     pub fn rvps_unavailable(&self) -> bool {
-        matches!(self, Self::Service(e) if builtin::rvps_unavailable(e))
+        match self {
+            Self::Service(e) => builtin::rvps_unavailable(e),
+            Self::RemoteRvpsUnavailable { .. } => true,
+            _ => false,
+        }
     }
 }
 
@@ -346,6 +362,45 @@ mod tests {
             .unwrap();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (status, json, headers)
+    }
+
+    /// `/auth` then `/attest` with sample evidence bound to the session; returns the `/attest` answer and the cookie.
+    pub(super) async fn auth_attest(
+        state: &crate::app::AppState,
+        key: &jose::TeeKeyPair,
+    ) -> ((StatusCode, Value, axum::http::HeaderMap), String) {
+        let auth = json!({"version": "0.4.0", "tee": "sample", "extra-params": ""}).to_string();
+        let (status, challenge, headers) = send(state, "POST", "/kbs/v0/auth", None, auth).await;
+        assert_eq!(status, StatusCode::OK, "{challenge}");
+        let cookie = headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let nonce = challenge["nonce"].as_str().unwrap();
+        let tee_pubkey = key.public_key().unwrap();
+        // bound as the AS checks it: SHA-384 of the canonical runtime data (spec §3.3)
+        let bound = json!({"tee-pubkey": tee_pubkey, "nonce": nonce, "additional-evidence": ""});
+        let report_data =
+            STANDARD.encode(jose::jcs::runtime_data_digest(&bound, HashAlgorithm::Sha384).unwrap());
+        let attestation = json!({
+            "runtime-data": {"nonce": nonce, "tee-pubkey": tee_pubkey},
+            "tee-evidence": {
+                "primary_evidence": {"svn": "1", "report_data": report_data},
+                "additional_evidence": "",
+            },
+        });
+        let answer = send(
+            state,
+            "POST",
+            "/kbs/v0/attest",
+            Some(&cookie),
+            attestation.to_string(),
+        )
+        .await;
+        (answer, cookie)
     }
 
     /// Sample evidence bound to report data 01 02 03, with `additional` as the

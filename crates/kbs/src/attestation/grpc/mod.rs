@@ -18,7 +18,10 @@
 //! Failures: no connection, a lost connection or no answer within the request timeout is
 //! [`Error::Unavailable`] (HTTP 503, problem type `AttestationServiceUnavailable`); an error
 //! status sent by the AS (the CoCo AS always uses `ABORTED`) is [`Error::Remote`], reported
-//! like the builtin AS's refusal of the same operation.
+//! like the builtin AS's refusal of the same operation. Our `grpc-as` answers an evaluation
+//! whose reference value provider could not be reached with `UNAVAILABLE` marked in its
+//! trailers; that is [`Error::RemoteRvpsUnavailable`] (HTTP 503, problem type
+//! `ReferenceValueProviderUnavailable`), as with the builtin AS.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -26,6 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use attestation_service::grpc::{UNAVAILABLE_COMPONENT_KEY, UNAVAILABLE_RVPS};
 use attestation_service::{InitData, RuntimeData, VerificationRequest};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -338,6 +342,13 @@ impl GrpcBackend {
     }
 
     fn status_error(&self, operation: RemoteOperation, status: &Status) -> Error {
+        if is_rvps_unavailable(status) {
+            tracing::warn!(as_addr = %self.addr, %operation, "attestation service cannot reach its reference value provider");
+            return Error::RemoteRvpsUnavailable {
+                addr: self.addr.clone(),
+                message: truncate(status.message()),
+            };
+        }
         if is_transport_failure(status) {
             tracing::warn!(as_addr = %self.addr, %operation, code = ?status.code(), "attestation service unreachable");
             Error::Unavailable {
@@ -361,6 +372,17 @@ impl GrpcBackend {
             reason: reason.to_owned(),
         }
     }
+}
+
+/// Whether the AS answered that it could not reach its reference value provider: `UNAVAILABLE`
+/// with the marker our `grpc-as` puts in the trailers. An `UNAVAILABLE` without it (from the
+/// transport, or a proxy in front of a down AS) is the AS being unavailable.
+fn is_rvps_unavailable(status: &Status) -> bool {
+    status.code() == Code::Unavailable
+        && status
+            .metadata()
+            .get(UNAVAILABLE_COMPONENT_KEY)
+            .is_some_and(|value| value == UNAVAILABLE_RVPS)
 }
 
 /// Whether a failed call never got an answer from the AS. Statuses the transport makes up

@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 
 use super::*;
 use crate::attestation::ErrorKind;
-use crate::attestation::tests::{attestation, kbs_from_toml, send};
+use crate::attestation::tests::{attestation, auth_attest, kbs_from_toml, send};
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -302,6 +302,33 @@ fn remote_statuses_map_by_operation() {
 }
 
 #[test]
+fn only_a_marked_unavailable_is_the_rvps() {
+    assert!(is_rvps_unavailable(&rvps_down_status()));
+    // unmarked, or marked on another code, or naming something else
+    assert!(!is_rvps_unavailable(&Status::unavailable("x")));
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    metadata.insert(
+        UNAVAILABLE_COMPONENT_KEY,
+        tonic::metadata::MetadataValue::from_static(UNAVAILABLE_RVPS),
+    );
+    assert!(!is_rvps_unavailable(&Status::with_metadata(
+        Code::Aborted,
+        "x",
+        metadata
+    )));
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    metadata.insert(
+        UNAVAILABLE_COMPONENT_KEY,
+        tonic::metadata::MetadataValue::from_static("storage"),
+    );
+    assert!(!is_rvps_unavailable(&Status::with_metadata(
+        Code::Unavailable,
+        "x",
+        metadata
+    )));
+}
+
+#[test]
 fn transport_failures_are_told_from_answers_of_the_as() {
     assert!(is_transport_failure(&Status::unavailable("x")));
     assert!(is_transport_failure(&Status::deadline_exceeded("x")));
@@ -339,6 +366,10 @@ struct FakeState {
     challenges: Mutex<Vec<ChallengeRequest>>,
     values: Mutex<HashMap<String, String>>,
     refuse: AtomicBool,
+    /// Answer evaluations `UNAVAILABLE` as `grpc-as` does when its RVPS is down (marked).
+    rvps_down: AtomicBool,
+    /// Answer evaluations `UNAVAILABLE` without the marker (as a proxy in front of a down AS).
+    unmarked_unavailable: AtomicBool,
     delay: Mutex<Duration>,
 }
 
@@ -396,6 +427,12 @@ impl AttestationService for FakeAs {
             return Err(Status::aborted(
                 "Attestation evaluation failed: \n0: sample evidence report data mismatch",
             ));
+        }
+        if self.state.rvps_down.load(Ordering::SeqCst) {
+            return Err(rvps_down_status());
+        }
+        if self.state.unmarked_unavailable.load(Ordering::SeqCst) {
+            return Err(Status::unavailable("no healthy upstream"));
         }
         Ok(tonic::Response::new(AttestationResponse {
             attestation_token: self.token(&request)?,
@@ -460,6 +497,20 @@ impl ReferenceValueProviderService for FakeAs {
         }
         Ok(tonic::Response::new(ReferenceValueRegisterResponse {}))
     }
+}
+
+/// What `grpc-as` answers when its RVPS cannot be reached.
+fn rvps_down_status() -> Status {
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    metadata.insert(
+        UNAVAILABLE_COMPONENT_KEY,
+        tonic::metadata::MetadataValue::from_static(UNAVAILABLE_RVPS),
+    );
+    Status::with_metadata(
+        Code::Unavailable,
+        "Attestation evaluation failed: the reference value provider is unavailable: \n0: policy `default_cpu` could not query reference value \"svn\": the reference value provider is unavailable\n1: rvps at http://127.0.0.1:50003 is unreachable",
+        metadata,
+    )
 }
 
 /// A fake AS serving on a loopback port until stopped.
@@ -743,37 +794,6 @@ storage_backend_type = "kvstorage"
     kbs_from_toml(&text).await
 }
 
-/// `/auth` then `/attest` with sample evidence; returns the `/attest` answer and the cookie.
-async fn auth_attest(
-    state: &crate::app::AppState,
-    key: &jose::TeeKeyPair,
-) -> ((StatusCode, Value, axum::http::HeaderMap), String) {
-    let auth = json!({"version": "0.4.0", "tee": "sample", "extra-params": ""}).to_string();
-    let (status, challenge, headers) = send(state, "POST", "/kbs/v0/auth", None, auth).await;
-    assert_eq!(status, StatusCode::OK, "{challenge}");
-    let cookie = headers[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let nonce = challenge["nonce"].as_str().unwrap();
-    let attestation = json!({
-        "runtime-data": {"nonce": nonce, "tee-pubkey": key.public_key().unwrap()},
-        "tee-evidence": {"primary_evidence": {"svn": "1"}, "additional_evidence": ""},
-    });
-    let answer = send(
-        state,
-        "POST",
-        "/kbs/v0/attest",
-        Some(&cookie),
-        attestation.to_string(),
-    )
-    .await;
-    (answer, cookie)
-}
-
 async fn get_secret(state: &crate::app::AppState, cookie: &str) -> (StatusCode, Value) {
     let (status, body, _) = send(
         state,
@@ -917,4 +937,145 @@ async fn policy_reads_are_501_with_the_grpc_backend() {
         );
     }
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_reachable_as_whose_rvps_is_down_is_rvps_unavailability() {
+    let fake = FakeAs::new();
+    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let backend = backend(server.addr, 1, Duration::from_secs(30));
+    fake.state.rvps_down.store(true, Ordering::SeqCst);
+    let err = backend
+        .verify(Tee::Sample, &attestation("", None), "n")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::RemoteRvpsUnavailable { addr, message }
+            if *addr == format!("http://{}", server.addr)
+                && message.contains("rvps at http://127.0.0.1:50003 is unreachable")),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(err.rvps_unavailable());
+
+    // UNAVAILABLE without the marker is the AS (or what stands in front of it) unavailable
+    fake.state.rvps_down.store(false, Ordering::SeqCst);
+    fake.state
+        .unmarked_unavailable
+        .store(true, Ordering::SeqCst);
+    let err = backend
+        .verify(Tee::Sample, &attestation("", None), "n")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(!err.rvps_unavailable());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn attest_through_an_as_whose_rvps_is_down_is_a_503_naming_the_rvps() {
+    let fake = FakeAs::new();
+    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let state = kbs_for(server.addr).await;
+    let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
+    fake.state.rvps_down.store(true, Ordering::SeqCst);
+    let ((status, problem, headers), _) = auth_attest(&state, &key).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://github.com/confidential-containers/kbs/errors/ReferenceValueProviderUnavailable"
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!(
+            "attestation service at http://{} could not reach its reference value provider",
+            server.addr
+        )),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("rvps at http://127.0.0.1:50003"),
+        "{detail}"
+    );
+    assert_eq!(headers[header::RETRY_AFTER], "5");
+
+    fake.state.rvps_down.store(false, Ordering::SeqCst);
+    let ((status, body, _), _) = auth_attest(&state, &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    server.stop().await;
+}
+
+/// An RVPS served in process over `provider` until the sender is used.
+async fn serve_rvps(
+    addr: SocketAddr,
+    provider: Arc<dyn rvps::ReferenceValueProvider>,
+) -> (
+    SocketAddr,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+) {
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(rvps::grpc::serve(listener, provider, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kbs_maps_what_a_real_grpc_as_answers_when_its_rvps_is_down() {
+    // rvps <- grpc-as (in process, GrpcRemote) <- KBS (coco_as_grpc)
+    let provider: Arc<dyn rvps::ReferenceValueProvider> = Arc::new(rvps::BuiltinRvps::new(
+        Arc::new(storage::memory::MemoryStore::new()),
+    ));
+    let (rvps_addr, stop_rvps, rvps_task) =
+        serve_rvps("127.0.0.1:0".parse().unwrap(), Arc::clone(&provider)).await;
+    let storage = storage::StorageProvider::new(&storage::StorageConfig::default()).unwrap();
+    let config = attestation_service::AsConfig {
+        rvps_config: attestation_service::RvpsConfig::GrpcRemote {
+            address: rvps_addr.to_string(),
+        },
+        ..attestation_service::AsConfig::default()
+    };
+    let service = attestation_service::AttestationService::new(config, &storage)
+        .await
+        .unwrap();
+    let router = attestation_service::grpc::router(Arc::new(service)).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let as_addr = listener.local_addr().unwrap();
+    let (_stop_as, as_stopped) = oneshot::channel::<()>();
+    tokio::spawn(attestation_service::grpc::listen::serve(
+        listener,
+        router,
+        None,
+        async {
+            let _ = as_stopped.await;
+        },
+    ));
+    let state = kbs_for(as_addr).await;
+    let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
+    let ((status, body, _), _) = auth_attest(&state, &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    stop_rvps.send(()).unwrap();
+    rvps_task.await.unwrap().unwrap();
+    let ((status, problem, headers), _) = auth_attest(&state, &key).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://github.com/confidential-containers/kbs/errors/ReferenceValueProviderUnavailable"
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("rvps at http://{rvps_addr} is unreachable")),
+        "{detail}"
+    );
+    assert_eq!(headers[header::RETRY_AFTER], "5");
+
+    let (_, stop_rvps, rvps_task) = serve_rvps(rvps_addr, provider).await;
+    let ((status, body, _), _) = auth_attest(&state, &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    stop_rvps.send(()).unwrap();
+    rvps_task.await.unwrap().unwrap();
 }
