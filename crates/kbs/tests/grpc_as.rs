@@ -14,12 +14,13 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{ADMIN_AUDIENCE, ADMIN_ISSUER, Kbs, KbsEnv, wait_for_stdout, workspace_bins};
+use common::services::{Rvps, Service};
+use common::{ADMIN_AUDIENCE, ADMIN_ISSUER, Kbs, KbsEnv, workspace_bins};
 use kbs_client::{ClientError, policies};
 use serde_json::{Value, json};
 
@@ -85,75 +86,6 @@ fn build_bins() -> Bins {
         rvps_tool,
         grpc_as,
         kbs_client,
-    }
-}
-
-/// A service process that prints `<name> listening on <ip:port>`; killed on drop.
-struct Service {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-}
-
-impl Service {
-    fn start(bin: &Path, args: &[&str], name: &str, log: PathBuf) -> Self {
-        let stderr = std::fs::File::create(&log).unwrap();
-        let mut child = Command::new(bin)
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .unwrap();
-        let prefix = format!("{name} listening on ");
-        let mut addr = None;
-        let ready = wait_for_stdout(&mut child, |line| {
-            addr = line
-                .strip_prefix(&prefix)
-                .map(|a| a.trim().parse().unwrap());
-            addr.is_some()
-        });
-        match (ready, addr) {
-            (Ok(()), Some(addr)) => Self { child, addr, log },
-            _ => panic!(
-                "{name} did not start:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            ),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    /// SIGKILL, as a crashed service.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.pid()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill {signal} failed");
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -236,7 +168,7 @@ fn cli_get(bins: &Bins, kbs: &Kbs) -> Result<Vec<u8>, String> {
     }
 }
 
-fn register_svn(bins: &Bins, dir: &Path, rvps: &Service, svn: &[&str]) {
+fn register_svn(bins: &Bins, dir: &Path, rvps: &Rvps, svn: &[&str]) {
     let payload = STANDARD.encode(json!({ "svn": svn }).to_string());
     let message = json!({"version": "0.1.0", "type": "sample", "payload": payload});
     let file = write(&dir.join("svn-message.json"), &message.to_string());
@@ -270,19 +202,7 @@ async fn kbs_rvps_and_grpc_as_as_three_processes() {
     let dir = env.dir.path().to_owned();
 
     // rvps on LocalFs storage
-    let rvps_storage = dir.join("rvps-storage");
-    let rvps_config = write(
-        &dir.join("rvps.json"),
-        &json!({"storage": {"storage_type": "LocalFs",
-            "backends": {"local_fs": {"dir_path": rvps_storage}}}})
-        .to_string(),
-    );
-    let rvps = Service::start(
-        &bins.rvps,
-        &["-c", &rvps_config, "-a", "127.0.0.1:0"],
-        "rvps",
-        dir.join("rvps.stderr.log"),
-    );
+    let rvps = Rvps::start(&bins.rvps, &dir);
 
     // grpc-as: remote RVPS, LocalFs storage for its policies, token signer with an x5c chain
     let as_storage = dir.join("as-storage");
@@ -377,7 +297,7 @@ async fn kbs_rvps_and_grpc_as_as_three_processes() {
 
     // the reference value expires: the register message carries no expiration, so the
     // stored record is aged by giving it a past one; refused again, and gone for everyone
-    let record_path = rvps_storage.join("reference_value").join("svn");
+    let record_path = rvps.storage_dir().join("reference_value").join("svn");
     let mut record: Value = serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
     record["expiration"] = json!("2020-01-01T00:00:00Z");
     std::fs::write(&record_path, record.to_string()).unwrap();

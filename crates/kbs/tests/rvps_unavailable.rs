@@ -6,11 +6,8 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
-use common::{KbsEnv, workspace_bins};
+use common::KbsEnv;
+use common::services::{Rvps, rvps_bin};
 use kbs_client::policies;
 use serde_json::json;
 
@@ -41,69 +38,11 @@ trust_claims := {
 }
 "#;
 
-/// An `rvps` process on `addr` (LocalFs storage in `dir`, kept across restarts); killed on
-/// drop.
-struct Rvps {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Rvps {
-    fn start(bin: &Path, dir: &Path, addr: &str) -> Self {
-        let config = dir.join("rvps.json");
-        let storage = json!({"storage": {"storage_type": "LocalFs",
-            "backends": {"local_fs": {"dir_path": dir.join("rvps-storage")}}}});
-        std::fs::write(&config, storage.to_string()).unwrap();
-        let log = dir.join("rvps.stderr.log");
-        let mut child = Command::new(bin)
-            .args([
-                "-c".as_ref(),
-                config.as_os_str(),
-                "-a".as_ref(),
-                addr.as_ref(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .spawn()
-            .unwrap();
-        let mut listening = None;
-        let ready = common::wait_for_stdout(&mut child, |line| {
-            listening = line
-                .strip_prefix("rvps listening on ")
-                .map(|a| a.trim().parse::<SocketAddr>().unwrap());
-            listening.is_some()
-        });
-        match (ready, listening) {
-            (Ok(()), Some(addr)) => Self { child, addr },
-            _ => panic!(
-                "rvps did not start:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            ),
-        }
-    }
-
-    /// SIGKILL, as a crashed service.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Rvps {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attest_is_503_while_the_remote_rvps_is_down_and_works_once_it_restarts() {
-    let rvps_bin = workspace_bins(&["rvps"], &["rvps"]).remove(0);
     let env = KbsEnv::new();
-    let dir = env.dir.path().to_owned();
-    let rvps = Rvps::start(&rvps_bin, &dir, "127.0.0.1:0");
-    let rvps_addr = rvps.addr;
+    let mut rvps = Rvps::start(&rvps_bin(), env.dir.path());
+    let rvps_addr = rvps.addr();
 
     // the builtin AS reads its reference values from that rvps
     let config = std::fs::read_to_string(&env.config_path).unwrap();
@@ -131,8 +70,9 @@ async fn attest_is_503_while_the_remote_rvps_is_down_and_works_once_it_restarts(
     assert_eq!(
         kbs.guest().get_resource(PATH).await.unwrap().as_slice(),
         SECRET,
-        "{}",
-        kbs.stderr()
+        "kbs:\n{}\nrvps:\n{}",
+        kbs.stderr(),
+        rvps.log()
     );
 
     // rvps crashes: attestation is a 503 naming the rvps, and nothing is stored
@@ -158,13 +98,13 @@ async fn attest_is_503_while_the_remote_rvps_is_down_and_works_once_it_restarts(
     assert_eq!(env.snapshot(), before);
 
     // rvps restarts on its port: the same kbs process and the same client succeed again
-    let rvps = Rvps::start(&rvps_bin, &dir, &rvps_addr.to_string());
-    assert_eq!(rvps.addr, rvps_addr);
+    rvps.restart();
+    assert_eq!(rvps.addr(), rvps_addr);
     assert_eq!(
         guest.get_resource(PATH).await.unwrap().as_slice(),
         SECRET,
-        "{}",
-        kbs.stderr()
+        "kbs:\n{}\nrvps:\n{}",
+        kbs.stderr(),
+        rvps.log()
     );
-    drop(rvps);
 }

@@ -1,9 +1,12 @@
 //! End-to-end harness: writes a temporary upstream-format config with keys the test holds,
 //! starts the real `kbs` binary on a free loopback port, waits for its `KBS listening on` line
 //! and kills it on drop. Also: a raw HTTP/1.1 client (so paths reach the server byte-exact),
-//! store snapshots, and tokens signed with keys the KBS does or does not trust.
+//! store snapshots, and tokens signed with keys the KBS does or does not trust. The other
+//! workspace services (`rvps`, `grpc-as`) as processes are in [`services`].
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod services;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -304,9 +307,26 @@ pub fn wait_for_stdout(
     }
 }
 
+/// A started process, killed (SIGKILL, as a crash) and reaped on drop.
+pub struct KillOnDrop(pub Child);
+
+impl KillOnDrop {
+    /// SIGKILL, then waits for it; a process that already exited is left as it is.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A running `kbs` process; killed on drop.
 pub struct Kbs {
-    child: Child,
+    child: KillOnDrop,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     /// The listening address.
@@ -355,7 +375,7 @@ impl Kbs {
             .parse()
             .unwrap();
         Self {
-            child,
+            child: KillOnDrop(child),
             url,
             addr,
             admin_key_path,
@@ -390,18 +410,7 @@ impl Kbs {
 
     /// Stops the process (SIGKILL) and waits for it.
     pub fn stop(mut self) {
-        self.kill();
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Kbs {
-    fn drop(&mut self) {
-        self.kill();
+        self.child.kill();
     }
 }
 
