@@ -270,6 +270,13 @@ impl AttestationService {
         Ok(self.rvps.query(id).await?)
     }
 
+    /// Deletes the reference value stored under `id`; returns whether one was stored. A
+    /// `GrpcRemote` provider calls `DeleteReferenceValue`, our extension beyond upstream: an
+    /// upstream RVPS lacks it ([`rvps::Error::UnsupportedRemoteOperation`]).
+    pub async fn delete_reference_value(&self, id: &str) -> Result<bool, Error> {
+        Ok(self.rvps.delete(id).await?)
+    }
+
     /// The reference value provider this service reads (built in or `GrpcRemote`), for a
     /// front end serving the RVPS API on the AS port.
     pub fn reference_value_provider(&self) -> Arc<dyn ReferenceValueProvider> {
@@ -607,6 +614,28 @@ mod tests {
             message.contains("stored reference value \"bad\" is malformed"),
             "{message}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_deleted_reference_value_is_gone_and_deleting_it_again_finds_nothing() {
+        use base64::Engine as _;
+        let service = service().await;
+        let payload = base64::engine::general_purpose::STANDARD.encode(r#"{"svn":["1"]}"#);
+        let message = serde_json::json!({"version": "0.1.0", "type": "sample", "payload": payload});
+        service
+            .register_reference_value(&message.to_string())
+            .await
+            .unwrap();
+        assert!(
+            service
+                .query_reference_value("svn")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(service.delete_reference_value("svn").await.unwrap());
+        assert_eq!(service.query_reference_value("svn").await.unwrap(), None);
+        assert!(!service.delete_reference_value("svn").await.unwrap());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! whole cause chain, one `<i>: <cause>` line each. One deviation: an evaluation that failed
 //! because the reference value provider could not be reached
 //! ([`crate::Error::ReferenceValueProviderUnavailable`]) is `UNAVAILABLE`, marked with the
-//! [`UNAVAILABLE_COMPONENT_KEY`] trailer, so a KBS can tell it from the AS being unreachable.
+//! [`UNAVAILABLE_COMPONENT_KEY`] trailer, so a KBS can tell it from the AS being unreachable;
+//! so is a reference-value register, query or delete that the AS's remote RVPS did not answer.
 
 use std::sync::Arc;
 
