@@ -68,6 +68,16 @@ impl AttestationBackend for BuiltinBackend {
     async fn query_reference_value(&self, id: &str) -> Result<Option<Value>, Error> {
         Ok(self.service.query_reference_value(id).await?)
     }
+
+    async fn delete_reference_value(&self, id: &str) -> Result<(), Error> {
+        // A `GrpcRemote` RVPS without the delete extension fails as unsupported (501).
+        if self.service.delete_reference_value(id).await? {
+            tracing::info!(%id, "reference value deleted");
+            Ok(())
+        } else {
+            Err(Error::ReferenceValueNotFound { id: id.to_owned() })
+        }
+    }
 }
 
 pub(super) fn service_error_kind(e: &attestation_service::Error) -> ErrorKind {
@@ -263,6 +273,7 @@ storage_backend_type = "kvstorage"
         for (method, uri, body) in [
             ("POST", "/kbs/v0/reference-value", message.to_string()),
             ("GET", "/kbs/v0/reference-value/svn", String::new()),
+            ("DELETE", "/kbs/v0/reference-value/svn", String::new()),
         ] {
             let (status, problem, headers) = send(&state, method, uri, None, body).await;
             assert_eq!(

@@ -114,6 +114,9 @@ pub enum Error {
         /// The configured backend type.
         backend: &'static str,
     },
+    /// This attestation backend has no way to delete reference values.
+    #[error("deleting a reference value is not supported by this attestation backend")]
+    ReferenceValueDeleteUnsupported,
     /// A `[attestation_service]` setting of the gRPC backend cannot be used.
     #[error("[attestation_service] {key} = {value:?} is invalid: {reason}")]
     InvalidSetting {
@@ -161,7 +164,9 @@ impl Error {
             Self::Remote {
                 operation, code, ..
             } => grpc::remote_error_kind(*operation, *code),
-            Self::Unsupported { .. } => ErrorKind::Unsupported,
+            Self::Unsupported { .. } | Self::ReferenceValueDeleteUnsupported => {
+                ErrorKind::Unsupported
+            }
         }
     }
 
@@ -211,6 +216,14 @@ pub trait AttestationBackend: Send + Sync {
 
     /// The reference value stored under `id`, if any.
     async fn query_reference_value(&self, id: &str) -> Result<Option<Value>, Error>;
+
+    /// Deletes the reference value stored under `id` ([`Error::ReferenceValueNotFound`] when
+    /// there is none). An extension beyond upstream, whose KBS cannot delete reference values:
+    /// a backend without a way to do it keeps this default, [`ErrorKind::Unsupported`].
+    async fn delete_reference_value(&self, id: &str) -> Result<(), Error> {
+        let _ = id;
+        Err(Error::ReferenceValueDeleteUnsupported)
+    }
 }
 
 /// Challenge for the CoCo AS backends (spec §3.1): a fresh 32-byte nonce, standard base64, and

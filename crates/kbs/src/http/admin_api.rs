@@ -96,7 +96,8 @@ pub async fn attestation_policy(kbs: &Kbs, req: AdminRequest<'_>) -> Result<Resp
     }
 }
 
-/// `reference-value`: POST registers an RVPS message, GET `<id…>` queries.
+/// `reference-value`: POST registers an RVPS message, GET `<id…>` queries, DELETE `<id…>`
+/// deletes (an extension beyond upstream, whose KBS has no such endpoint).
 pub async fn reference_value(kbs: &Kbs, req: AdminRequest<'_>) -> Result<Response, ApiError> {
     authorize(kbs, "reference-value", &req)?;
     let service = |e| ApiError::AttestationServiceError(e);
@@ -124,6 +125,16 @@ pub async fn reference_value(kbs: &Kbs, req: AdminRequest<'_>) -> Result<Respons
                     attestation::Error::ReferenceValueNotFound { id },
                 )),
             }
+        }
+        // An id is required: there is no "delete every reference value".
+        Method::DELETE if req.rest.iter().any(|segment| !segment.is_empty()) => {
+            let id = req.rest.join("/");
+            kbs.attestation
+                .delete_reference_value(&id)
+                .await
+                .map_err(service)?;
+            tracing::info!(reference_value_id = %id, "reference value deleted");
+            Ok(StatusCode::OK.into_response())
         }
         _ => Err(ApiError::MethodNotAllowed {
             method: req.method.to_string(),

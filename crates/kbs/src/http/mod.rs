@@ -97,7 +97,7 @@ async fn dispatch(State(kbs): State<AppState>, req: Request) -> Result<Response,
         ("attestation-policy", &Method::POST | &Method::GET | &Method::DELETE) => {
             admin_api::attestation_policy(&kbs, admin).await
         }
-        ("reference-value", &Method::POST | &Method::GET) => {
+        ("reference-value", &Method::POST | &Method::GET | &Method::DELETE) => {
             admin_api::reference_value(&kbs, admin).await
         }
         ("resource-policy", &Method::POST | &Method::GET) => {

@@ -34,7 +34,14 @@ struct MockBackend {
     /// Verification takes this long (timeout tests).
     delay: std::time::Duration,
     policies: Mutex<HashMap<String, String>>,
+    /// Reference values by id: `svn` and `a/b` until deleted.
+    reference_values: Mutex<HashMap<String, Value>>,
 }
+
+/// Reference value ids the mock answers deletes of as a backend that cannot delete, and as
+/// one whose RVPS cannot be reached.
+const UNDELETABLE_ID: &str = "upstream";
+const RVPS_DOWN_ID: &str = "rvps-down";
 
 #[async_trait]
 impl AttestationBackend for MockBackend {
@@ -95,7 +102,23 @@ impl AttestationBackend for MockBackend {
     }
 
     async fn query_reference_value(&self, id: &str) -> Result<Option<Value>, attestation::Error> {
-        Ok((id == "svn").then(|| json!(["1"])))
+        Ok(self.reference_values.lock().unwrap().get(id).cloned())
+    }
+
+    async fn delete_reference_value(&self, id: &str) -> Result<(), attestation::Error> {
+        match id {
+            UNDELETABLE_ID => Err(attestation::Error::ReferenceValueDeleteUnsupported),
+            RVPS_DOWN_ID => Err(attestation::Error::RemoteRvpsUnavailable {
+                addr: "http://127.0.0.1:50004".into(),
+                message:
+                    "Delete reference value failed: the reference value provider is unavailable"
+                        .into(),
+            }),
+            _ => match self.reference_values.lock().unwrap().remove(id) {
+                Some(_) => Ok(()),
+                None => Err(attestation::Error::ReferenceValueNotFound { id: id.into() }),
+            },
+        }
     }
 }
 
@@ -141,6 +164,10 @@ async fn harness_full(
             refuse,
             delay,
             policies: Mutex::default(),
+            reference_values: Mutex::new(HashMap::from([
+                ("svn".to_owned(), json!(["1"])),
+                ("a/b".to_owned(), json!(["2"])),
+            ])),
         }),
         session_timeout: time::Duration::minutes(5),
         admin: AdminAuth::new(&admin).await.unwrap(),
@@ -731,6 +758,69 @@ async fn admin_builtins_round_trip() {
     assert_eq!(ids, json!(["resource-policy"]));
 }
 
+impl Harness {
+    async fn delete(&self, uri: &str, headers: &[(&str, &str)]) -> Response {
+        let mut builder = Request::delete(uri);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        self.send(builder.body(Body::empty()).unwrap()).await
+    }
+}
+
+#[tokio::test]
+async fn reference_values_are_deleted_by_id_and_then_unknown() {
+    let h = harness().await;
+    let response = h.delete("/kbs/v0/reference-value/svn", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(body_bytes(response).await.is_empty());
+    let response = h.get("/kbs/v0/reference-value/svn", &[]).await;
+    problem(response, StatusCode::NOT_FOUND, "AttestationError").await;
+    // deleting it again, or any unknown id, is a 404 naming the id
+    let response = h.delete("/kbs/v0/reference-value/svn", &[]).await;
+    let detail = problem(response, StatusCode::NOT_FOUND, "AttestationError").await;
+    assert!(
+        detail.contains("no reference value found for the given id: svn"),
+        "{detail}"
+    );
+    // the id is the remaining segments joined with `/`, as for GET
+    let response = h.get("/kbs/v0/reference-value/a/b", &[]).await;
+    assert_eq!(json_body(response).await, json!(["2"]));
+    let response = h.delete("/kbs/v0/reference-value/a/b", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = h.get("/kbs/v0/reference-value/a/b", &[]).await;
+    problem(response, StatusCode::NOT_FOUND, "AttestationError").await;
+    // there is no "delete them all"
+    for uri in ["/kbs/v0/reference-value", "/kbs/v0/reference-value/"] {
+        let response = h.delete(uri, &[]).await;
+        problem(response, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed").await;
+    }
+}
+
+#[tokio::test]
+async fn a_backend_that_cannot_delete_is_501_and_an_unreachable_rvps_503() {
+    let h = harness().await;
+    let response = h
+        .delete(&format!("/kbs/v0/reference-value/{UNDELETABLE_ID}"), &[])
+        .await;
+    let detail = problem(response, StatusCode::NOT_IMPLEMENTED, "AttestationError").await;
+    assert!(detail.contains("deleting a reference value"), "{detail}");
+    let response = h
+        .delete(&format!("/kbs/v0/reference-value/{RVPS_DOWN_ID}"), &[])
+        .await;
+    assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+    let detail = problem(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ReferenceValueProviderUnavailable",
+    )
+    .await;
+    assert!(
+        detail.contains("could not reach its reference value provider"),
+        "{detail}"
+    );
+}
+
 #[tokio::test]
 async fn bad_resource_policy_upload_is_400() {
     let h = harness().await;
@@ -758,6 +848,8 @@ async fn deny_all_admin_is_401() {
                 .unwrap(),
         )
         .await;
+    problem(response, StatusCode::UNAUTHORIZED, "AdminAuthAccess").await;
+    let response = h.delete("/kbs/v0/reference-value/svn", &[]).await;
     problem(response, StatusCode::UNAUTHORIZED, "AdminAuthAccess").await;
 }
 
@@ -799,6 +891,15 @@ async fn authenticated_admin_without_the_role_is_403() {
     assert!(detail.contains("Role reader not allowed"), "{detail}");
     assert!(!detail.contains(&token));
     let response = h.get("/kbs/v0/attestation-policy", &[]).await;
+    problem(response, StatusCode::UNAUTHORIZED, "AdminAuthAccess").await;
+    // deleting a reference value is admin-only like reading one
+    let response = h
+        .delete("/kbs/v0/reference-value/svn", &[("authorization", &bearer)])
+        .await;
+    problem(response, StatusCode::FORBIDDEN, "AdminAuthAccess").await;
+    let response = h.delete("/kbs/v0/reference-value/svn", &[]).await;
+    problem(response, StatusCode::UNAUTHORIZED, "AdminAuthAccess").await;
+    let response = h.get("/kbs/v0/reference-value/svn", &[]).await;
     problem(response, StatusCode::UNAUTHORIZED, "AdminAuthAccess").await;
 }
 

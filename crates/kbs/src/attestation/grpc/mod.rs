@@ -6,8 +6,9 @@
 //! the runtime data always `structured_runtime_data` (JSON text), `init_data_toml` only for TOML
 //! init data, `runtime_data_hash_algorithm` `sha384` (`sha512` for SE), and
 //! `policy_ids = ["default"]`. Additional device evidence travels as further requests in the
-//! same `AttestationRequest`. Reference values are registered and queried through the same
-//! address (`reference.ReferenceValueProviderService`, which `grpc-as` serves too).
+//! same `AttestationRequest`. Reference values are registered, queried and deleted through the
+//! same address (`reference.ReferenceValueProviderService`, which `grpc-as` serves too; delete
+//! is our `DeleteReferenceValue` extension, which an upstream AS answers `UNIMPLEMENTED`: 501).
 //!
 //! Connections: `pool_size` tonic channels, used round-robin. A channel is one HTTP/2
 //! connection that multiplexes any number of concurrent calls, so `pool_size` bounds the TCP
@@ -20,8 +21,9 @@
 //! status sent by the AS (the CoCo AS always uses `ABORTED`) is [`Error::Remote`], reported
 //! like the builtin AS's refusal of the same operation. Our `grpc-as` answers an evaluation
 //! whose reference value provider could not be reached with `UNAVAILABLE` marked in its
-//! trailers; that is [`Error::RemoteRvpsUnavailable`] (HTTP 503, problem type
-//! `ReferenceValueProviderUnavailable`), as with the builtin AS.
+//! trailers, and so does a reference-value register, query or delete its RVPS did not answer;
+//! that is [`Error::RemoteRvpsUnavailable`] (HTTP 503, problem type
+//! `ReferenceValueProviderUnavailable`) for every call, as with the builtin AS.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -42,7 +44,9 @@ use protos::attestation::{
     AttestationRequest, ChallengeRequest, IndividualAttestationRequest, SetPolicyRequest,
 };
 use protos::reference::reference_value_provider_service_client::ReferenceValueProviderServiceClient;
-use protos::reference::{ReferenceValueQueryRequest, ReferenceValueRegisterRequest};
+use protos::reference::{
+    ReferenceValueDeleteRequest, ReferenceValueQueryRequest, ReferenceValueRegisterRequest,
+};
 use serde_json::Value;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
@@ -170,6 +174,9 @@ pub enum RemoteOperation {
     RegisterReferenceValue,
     /// `reference.ReferenceValueProviderService/QueryReferenceValue`.
     QueryReferenceValue,
+    /// `reference.ReferenceValueProviderService/DeleteReferenceValue` (our extension beyond
+    /// upstream; upstream servers answer `UNIMPLEMENTED`).
+    DeleteReferenceValue,
 }
 
 impl std::fmt::Display for RemoteOperation {
@@ -180,6 +187,7 @@ impl std::fmt::Display for RemoteOperation {
             Self::GetAttestationChallenge => "GetAttestationChallenge",
             Self::RegisterReferenceValue => "RegisterReferenceValue",
             Self::QueryReferenceValue => "QueryReferenceValue",
+            Self::DeleteReferenceValue => "DeleteReferenceValue",
         })
     }
 }
@@ -188,10 +196,21 @@ impl std::fmt::Display for RemoteOperation {
 /// `ABORTED`, so the operation decides: a refused evaluation or challenge is a refused
 /// attestation (401, as with the builtin AS), a refused policy or reference-value message is
 /// the admin's bad request, a failed query is the AS's own failure. Codes that mean this KBS
-/// talks to the wrong server or lacks credentials for it are internal (a misconfiguration).
+/// talks to the wrong server or lacks credentials for it are internal (a misconfiguration),
+/// except `UNIMPLEMENTED` for `DeleteReferenceValue`: an upstream AS (or its upstream RVPS)
+/// without the extension, so unsupported. Its `NOT_FOUND` and `INVALID_ARGUMENT` (an id that
+/// can never be stored) both mean nothing is stored under the id.
 pub(super) fn remote_error_kind(operation: RemoteOperation, code: Code) -> ErrorKind {
     match code {
         Code::Unavailable | Code::DeadlineExceeded => ErrorKind::Unavailable,
+        Code::Unimplemented if operation == RemoteOperation::DeleteReferenceValue => {
+            ErrorKind::Unsupported
+        }
+        Code::NotFound | Code::InvalidArgument
+            if operation == RemoteOperation::DeleteReferenceValue =>
+        {
+            ErrorKind::NotFound
+        }
         Code::Unimplemented | Code::Unauthenticated | Code::PermissionDenied => ErrorKind::Internal,
         _ => match operation {
             RemoteOperation::AttestationEvaluate | RemoteOperation::GetAttestationChallenge => {
@@ -200,7 +219,9 @@ pub(super) fn remote_error_kind(operation: RemoteOperation, code: Code) -> Error
             RemoteOperation::SetAttestationPolicy | RemoteOperation::RegisterReferenceValue => {
                 ErrorKind::BadRequest
             }
-            RemoteOperation::QueryReferenceValue => ErrorKind::Internal,
+            RemoteOperation::QueryReferenceValue | RemoteOperation::DeleteReferenceValue => {
+                ErrorKind::Internal
+            }
         },
     }
 }
@@ -554,5 +575,30 @@ impl AttestationBackend for GrpcBackend {
                 })
             })
             .transpose()
+    }
+
+    async fn delete_reference_value(&self, id: &str) -> Result<(), Error> {
+        let request = self.request(ReferenceValueDeleteRequest {
+            name: id.to_owned(),
+        });
+        let deleted = self
+            .call(RemoteOperation::DeleteReferenceValue, |ch| async move {
+                ReferenceValueProviderServiceClient::new(ch)
+                    .delete_reference_value(request)
+                    .await
+            })
+            .await;
+        match deleted {
+            Ok(_) => {
+                tracing::info!(as_addr = %self.addr, %id, "reference value deleted through the attestation service");
+                Ok(())
+            }
+            // The AS's "no such id": reported as the builtin AS reports it.
+            Err(Error::Remote {
+                code: Code::NotFound,
+                ..
+            }) => Err(Error::ReferenceValueNotFound { id: id.to_owned() }),
+            Err(other) => Err(other),
+        }
     }
 }

@@ -19,7 +19,9 @@ use protos::attestation::{AttestationResponse, ChallengeResponse, SetPolicyRespo
 use protos::reference::reference_value_provider_service_server::{
     ReferenceValueProviderService, ReferenceValueProviderServiceServer,
 };
-use protos::reference::{ReferenceValueQueryResponse, ReferenceValueRegisterResponse};
+use protos::reference::{
+    ReferenceValueDeleteResponse, ReferenceValueQueryResponse, ReferenceValueRegisterResponse,
+};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -218,6 +220,8 @@ fn reference_value_messages_use_field_1() {
         reference_value_id: "svn".into(),
     };
     assert_eq!(query.encode_to_vec(), ld(1, b"svn"));
+    let delete = ReferenceValueDeleteRequest { name: "svn".into() };
+    assert_eq!(delete.encode_to_vec(), ld(1, b"svn"));
     let set = SetPolicyRequest {
         policy_id: "p".into(),
         policy: "cA".into(),
@@ -281,6 +285,34 @@ fn remote_statuses_map_by_operation() {
             ErrorKind::BadRequest,
         ),
         (Op::QueryReferenceValue, Code::Aborted, ErrorKind::Internal),
+        (Op::DeleteReferenceValue, Code::Aborted, ErrorKind::Internal),
+        // an upstream AS (or RVPS) without the extension
+        (
+            Op::DeleteReferenceValue,
+            Code::Unimplemented,
+            ErrorKind::Unsupported,
+        ),
+        (
+            Op::DeleteReferenceValue,
+            Code::NotFound,
+            ErrorKind::NotFound,
+        ),
+        // an id that can never be stored: nothing is stored under it
+        (
+            Op::DeleteReferenceValue,
+            Code::InvalidArgument,
+            ErrorKind::NotFound,
+        ),
+        (
+            Op::DeleteReferenceValue,
+            Code::Unavailable,
+            ErrorKind::Unavailable,
+        ),
+        (
+            Op::QueryReferenceValue,
+            Code::Unimplemented,
+            ErrorKind::Internal,
+        ),
         (
             Op::AttestationEvaluate,
             Code::Unimplemented,
@@ -370,6 +402,10 @@ struct FakeState {
     rvps_down: AtomicBool,
     /// Answer evaluations `UNAVAILABLE` without the marker (as a proxy in front of a down AS).
     unmarked_unavailable: AtomicBool,
+    /// Answer reference-value calls `UNAVAILABLE` as `grpc-as` does when its RVPS is down.
+    reference_rvps_down: AtomicBool,
+    /// Answer `DeleteReferenceValue` `UNIMPLEMENTED`, as an upstream AS does.
+    no_delete: AtomicBool,
     delay: Mutex<Duration>,
 }
 
@@ -474,6 +510,7 @@ impl ReferenceValueProviderService for FakeAs {
         &self,
         request: tonic::Request<ReferenceValueQueryRequest>,
     ) -> Result<tonic::Response<ReferenceValueQueryResponse>, Status> {
+        self.reference_rvps_down("Query")?;
         let id = request.into_inner().reference_value_id;
         Ok(tonic::Response::new(ReferenceValueQueryResponse {
             reference_value_results: self.state.values.lock().unwrap().get(&id).cloned(),
@@ -484,6 +521,7 @@ impl ReferenceValueProviderService for FakeAs {
         &self,
         request: tonic::Request<ReferenceValueRegisterRequest>,
     ) -> Result<tonic::Response<ReferenceValueRegisterResponse>, Status> {
+        self.reference_rvps_down("Register")?;
         let message: Value = serde_json::from_str(&request.into_inner().message)
             .map_err(|_| Status::aborted("message is not JSON"))?;
         let payload = STANDARD
@@ -496,6 +534,44 @@ impl ReferenceValueProviderService for FakeAs {
             stored.insert(name, value.to_string());
         }
         Ok(tonic::Response::new(ReferenceValueRegisterResponse {}))
+    }
+
+    async fn delete_reference_value(
+        &self,
+        request: tonic::Request<ReferenceValueDeleteRequest>,
+    ) -> Result<tonic::Response<ReferenceValueDeleteResponse>, Status> {
+        if self.state.no_delete.load(Ordering::SeqCst) {
+            return Err(Status::unimplemented(""));
+        }
+        self.reference_rvps_down("Delete")?;
+        let name = request.into_inner().name;
+        match self.state.values.lock().unwrap().remove(&name) {
+            Some(_) => Ok(tonic::Response::new(ReferenceValueDeleteResponse {})),
+            None => Err(Status::not_found(format!(
+                "reference value {name:?} not found"
+            ))),
+        }
+    }
+}
+
+impl FakeAs {
+    /// What `grpc-as` answers a reference-value call its RVPS did not answer, when so set.
+    fn reference_rvps_down(&self, operation: &str) -> Result<(), Status> {
+        if !self.state.reference_rvps_down.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut metadata = tonic::metadata::MetadataMap::new();
+        metadata.insert(
+            UNAVAILABLE_COMPONENT_KEY,
+            tonic::metadata::MetadataValue::from_static(UNAVAILABLE_RVPS),
+        );
+        Err(Status::with_metadata(
+            Code::Unavailable,
+            format!(
+                "{operation} reference value failed: the reference value provider is unavailable: \n0: rvps at http://127.0.0.1:50003 is unreachable"
+            ),
+            metadata,
+        ))
     }
 }
 
@@ -1078,4 +1154,349 @@ async fn the_kbs_maps_what_a_real_grpc_as_answers_when_its_rvps_is_down() {
     assert_eq!(status, StatusCode::OK, "{body}");
     stop_rvps.send(()).unwrap();
     rvps_task.await.unwrap().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference values: delete (our extension), and an AS whose RVPS is down
+
+#[tokio::test]
+async fn reference_value_deletes_reach_the_as_and_map_its_answers() {
+    let fake = FakeAs::new();
+    fake.state
+        .values
+        .lock()
+        .unwrap()
+        .insert("svn".into(), r#"["1"]"#.into());
+    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let backend = backend(server.addr, 1, Duration::from_secs(30));
+    backend.delete_reference_value("svn").await.unwrap();
+    assert!(fake.state.values.lock().unwrap().is_empty());
+    assert_eq!(backend.query_reference_value("svn").await.unwrap(), None);
+    // NOT_FOUND is the builtin AS's "no such reference value"
+    let err = backend.delete_reference_value("svn").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::ReferenceValueNotFound { id } if id == "svn"),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+
+    // an upstream AS has no DeleteReferenceValue
+    fake.state.no_delete.store(true, Ordering::SeqCst);
+    let err = backend.delete_reference_value("svn").await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Remote {
+                operation: RemoteOperation::DeleteReferenceValue,
+                code: Code::Unimplemented,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    fake.state.no_delete.store(false, Ordering::SeqCst);
+
+    // the AS answers that its RVPS cannot be reached: the RVPS, not the AS, is unavailable
+    fake.state.reference_rvps_down.store(true, Ordering::SeqCst);
+    let message = json!({"version": "0.1.0", "type": "sample",
+        "payload": STANDARD.encode(r#"{"svn":["1"]}"#)});
+    let errors = [
+        backend
+            .register_reference_value(&message.to_string())
+            .await
+            .unwrap_err(),
+        backend.query_reference_value("svn").await.unwrap_err(),
+        backend.delete_reference_value("svn").await.unwrap_err(),
+    ];
+    for err in errors {
+        assert!(
+            matches!(&err, Error::RemoteRvpsUnavailable { message, .. }
+                if message.contains("rvps at http://127.0.0.1:50003 is unreachable")),
+            "{err:?}"
+        );
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(err.rvps_unavailable());
+    }
+    server.stop().await;
+}
+
+/// Asserts a 503 `ReferenceValueProviderUnavailable` with `Retry-After` whose detail contains
+/// `needle`.
+fn assert_rvps_unavailable(
+    what: &str,
+    (status, problem, headers): (StatusCode, Value, axum::http::HeaderMap),
+    needle: &str,
+) {
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {problem}");
+    assert_eq!(
+        problem["type"],
+        "https://github.com/confidential-containers/kbs/errors/ReferenceValueProviderUnavailable",
+        "{what}"
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains(needle), "{what}: {detail}");
+    assert_eq!(headers[header::RETRY_AFTER], "5", "{what}");
+}
+
+fn sample_message(name: &str, values: &Value) -> String {
+    let payload = STANDARD.encode(json!({ name: values }).to_string());
+    json!({"version": "0.1.0", "type": "sample", "payload": payload}).to_string()
+}
+
+#[tokio::test]
+async fn reference_value_endpoints_map_what_the_as_answers() {
+    let fake = FakeAs::new();
+    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let state = kbs_for(server.addr).await;
+    let uri = "/kbs/v0/reference-value";
+    let (status, _, _) = send(
+        &state,
+        "POST",
+        uri,
+        None,
+        sample_message("svn", &json!(["1"])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body, _) = send(
+        &state,
+        "DELETE",
+        "/kbs/v0/reference-value/svn",
+        None,
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, Value::Null, "empty body");
+    for method in ["GET", "DELETE"] {
+        let (status, problem, _) = send(
+            &state,
+            method,
+            "/kbs/v0/reference-value/svn",
+            None,
+            String::new(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method}: {problem}");
+    }
+
+    // an upstream AS: 501 naming the RPC
+    fake.state.no_delete.store(true, Ordering::SeqCst);
+    let (status, problem, _) = send(
+        &state,
+        "DELETE",
+        "/kbs/v0/reference-value/svn",
+        None,
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("refused DeleteReferenceValue (Unimplemented)"),
+        "{problem}"
+    );
+    fake.state.no_delete.store(false, Ordering::SeqCst);
+
+    // an AS whose RVPS is down: 503 naming the RVPS, for every reference-value call
+    fake.state.reference_rvps_down.store(true, Ordering::SeqCst);
+    let needle = format!(
+        "attestation service at http://{} could not reach its reference value provider",
+        server.addr
+    );
+    for (method, uri, body) in [
+        ("POST", uri, sample_message("svn", &json!(["1"]))),
+        ("GET", "/kbs/v0/reference-value/svn", String::new()),
+        ("DELETE", "/kbs/v0/reference-value/svn", String::new()),
+    ] {
+        let answer = send(&state, method, uri, None, body).await;
+        assert_rvps_unavailable(&format!("{method} {uri}"), answer, &needle);
+    }
+    server.stop().await;
+}
+
+/// `grpc-as` in process over the RVPS at `rvps` (`GrpcRemote`); returns its address.
+async fn serve_grpc_as(rvps: SocketAddr) -> SocketAddr {
+    let storage = storage::StorageProvider::new(&storage::StorageConfig::default()).unwrap();
+    let config = attestation_service::AsConfig {
+        rvps_config: attestation_service::RvpsConfig::GrpcRemote {
+            address: rvps.to_string(),
+        },
+        ..attestation_service::AsConfig::default()
+    };
+    let service = attestation_service::AttestationService::new(config, &storage)
+        .await
+        .unwrap();
+    let router = attestation_service::grpc::router(Arc::new(service)).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // runs until the test's runtime ends
+    tokio::spawn(attestation_service::grpc::listen::serve(
+        listener,
+        router,
+        None,
+        std::future::pending(),
+    ));
+    addr
+}
+
+/// The sample TEE's `executables` claim is affirming (3) only while reference value `svn`
+/// lists its svn.
+const SVN_POLICY: &str = r#"package policy
+import rego.v1
+
+default executables := 33
+
+executables := 3 if {
+	input.sample
+	input.sample.svn in query_reference_value("svn")
+}
+
+trust_claims := {"executables": executables}
+"#;
+
+/// The `executables` claim of the `cpu0` appraisal in an EAR token.
+fn executables(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["submods"]["cpu0"]["ear.trustworthiness-vector"]["executables"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_grpc_as_deletes_through_its_rvps_and_names_the_rvps_while_it_is_down() {
+    // rvps <- grpc-as (in process, GrpcRemote) <- KBS (coco_as_grpc)
+    let provider: Arc<dyn rvps::ReferenceValueProvider> = Arc::new(rvps::BuiltinRvps::new(
+        Arc::new(storage::memory::MemoryStore::new()),
+    ));
+    let (rvps_addr, stop_rvps, rvps_task) =
+        serve_rvps("127.0.0.1:0".parse().unwrap(), Arc::clone(&provider)).await;
+    let as_addr = serve_grpc_as(rvps_addr).await;
+    let state = kbs_for(as_addr).await;
+    let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
+    let policy = json!({"policy_id": "default_cpu", "policy": URL_SAFE_NO_PAD.encode(SVN_POLICY)});
+    let (status, problem, _) = send(
+        &state,
+        "POST",
+        "/kbs/v0/attestation-policy",
+        None,
+        policy.to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{problem}");
+    let register = sample_message("svn", &json!(["1"]));
+    let (status, problem, _) = send(
+        &state,
+        "POST",
+        "/kbs/v0/reference-value",
+        None,
+        register.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{problem}");
+    let ((status, body, _), _) = auth_attest(&state, &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(executables(body["token"].as_str().unwrap()), json!(3));
+
+    // deleted through the KBS, the AS and its RVPS: gone, and the appraisal no longer sees it
+    let uri = "/kbs/v0/reference-value/svn";
+    let (status, problem, _) = send(&state, "DELETE", uri, None, String::new()).await;
+    assert_eq!(status, StatusCode::OK, "{problem}");
+    assert_eq!(provider.query("svn").await.unwrap(), None);
+    for method in ["GET", "DELETE"] {
+        let (status, problem, _) = send(&state, method, uri, None, String::new()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method}: {problem}");
+    }
+    let ((status, body, _), _) = auth_attest(&state, &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(executables(body["token"].as_str().unwrap()), json!(33));
+
+    // the RVPS goes away: every reference-value call is a 503 naming it, not a 400/500
+    stop_rvps.send(()).unwrap();
+    rvps_task.await.unwrap().unwrap();
+    let needle = format!("rvps at http://{rvps_addr} is unreachable");
+    for (method, uri, body) in [
+        ("POST", "/kbs/v0/reference-value", register.clone()),
+        ("GET", uri, String::new()),
+        ("DELETE", uri, String::new()),
+    ] {
+        let answer = send(&state, method, uri, None, body).await;
+        assert_rvps_unavailable(&format!("{method} {uri}"), answer, &needle);
+    }
+
+    // back on its port: served again
+    let (_, stop_rvps, rvps_task) = serve_rvps(rvps_addr, provider).await;
+    let (status, problem, _) =
+        send(&state, "POST", "/kbs/v0/reference-value", None, register).await;
+    assert_eq!(status, StatusCode::OK, "{problem}");
+    let (status, problem, _) = send(&state, "DELETE", uri, None, String::new()).await;
+    assert_eq!(status, StatusCode::OK, "{problem}");
+    stop_rvps.send(()).unwrap();
+    rvps_task.await.unwrap().unwrap();
+}
+
+async fn kbs_builtin_over(rvps: SocketAddr) -> crate::app::AppState {
+    kbs_from_toml(&format!(
+        r#"
+[http_server]
+insecure_http = true
+[attestation_service]
+type = "coco_as_builtin"
+[attestation_service.rvps_config]
+type = "GrpcRemote"
+address = "http://{rvps}"
+[admin]
+authorization_mode = "InsecureAllowAll"
+"#
+    ))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_rvps_without_delete_is_501_through_either_backend() {
+    // an upstream RVPS: registers and queries, answers DeleteReferenceValue UNIMPLEMENTED
+    let upstream = FakeAs::new();
+    upstream.state.no_delete.store(true, Ordering::SeqCst);
+    let server = Running::start(&upstream, "127.0.0.1:0".parse().unwrap()).await;
+    let through_grpc_as = kbs_for(serve_grpc_as(server.addr).await).await;
+    let builtin = kbs_builtin_over(server.addr).await;
+    for (backend, state) in [
+        ("coco_as_grpc", &through_grpc_as),
+        ("coco_as_builtin", &builtin),
+    ] {
+        let (status, problem, _) = send(
+            state,
+            "POST",
+            "/kbs/v0/reference-value",
+            None,
+            sample_message("svn", &json!(["1"])),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {problem}");
+        let (status, problem, _) = send(
+            state,
+            "DELETE",
+            "/kbs/v0/reference-value/svn",
+            None,
+            String::new(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{backend}: {problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("delete"), "{backend}: {detail}");
+        // still there
+        let (status, value, _) = send(
+            state,
+            "GET",
+            "/kbs/v0/reference-value/svn",
+            None,
+            String::new(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {value}");
+        assert_eq!(value, json!(["1"]));
+    }
+    server.stop().await;
 }
