@@ -207,6 +207,16 @@ impl KbsClient {
         })
     }
 
+    /// Deletes the reference value stored under `id` (`DELETE /kbs/v0/reference-value/<id>`;
+    /// not offered by upstream KBS, which answers 404). A KBS whose attestation service or RVPS
+    /// cannot delete answers 501.
+    pub async fn delete_reference_value(&self, id: &str) -> Result<(), ClientError> {
+        let suffix = format!("reference-value/{}", checked_id(id)?);
+        self.admin_request(Method::DELETE, &suffix, None)
+            .await
+            .map(drop)
+    }
+
     async fn admin_json(
         &self,
         method: Method,

@@ -214,6 +214,13 @@ enum ConfigCommands {
         #[arg(long)]
         id: String,
     },
+
+    /// Delete the reference value stored under an id (if the KBS offers deleting them).
+    DeleteReferenceValue {
+        /// Reference value id (name).
+        #[arg(long)]
+        id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -407,6 +414,10 @@ async fn run_config(mut builder: KbsClientBuilder, config: Config) -> Result<()>
         ConfigCommands::GetReferenceValue { id } => {
             let value = client.query_reference_value(&id).await?;
             println!("{value}");
+        }
+        ConfigCommands::DeleteReferenceValue { id } => {
+            client.delete_reference_value(&id).await?;
+            println!("Delete reference value {id} success");
         }
     }
     Ok(())

@@ -217,6 +217,58 @@ async fn config_commands_send_signed_admin_requests() {
 }
 
 #[tokio::test]
+async fn delete_reference_value_sends_a_signed_delete_and_reports_an_unknown_id() {
+    let admin = SigningKey::generate_ed25519().unwrap();
+    let state = MockState {
+        admin_key: Some(admin.verifying_key()),
+        ..MockState::default()
+    };
+    let (url, state) = mock::start(state).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = write(dir.path(), "admin.key", admin.to_pem().unwrap().as_bytes());
+    let config = |id: &str| {
+        args(&[
+            "--url",
+            &url,
+            "config",
+            "--auth-private-key",
+            &key_file,
+            "delete-reference-value",
+            "--id",
+            id,
+        ])
+    };
+    let out = kbs_client(config("svn")).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "Delete reference value svn success");
+    {
+        let s = state.lock().unwrap();
+        assert_eq!(s.admin_requests.len(), 1);
+        assert_eq!(
+            s.admin_requests[0].route,
+            "DELETE /kbs/v0/reference-value/svn"
+        );
+        assert_eq!(
+            s.admin_requests[0].claims.as_ref().unwrap()["role"],
+            "admin"
+        );
+        assert!(s.admin_requests[0].body.is_empty());
+    }
+
+    let out = kbs_client(config("other")).await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("no reference value found"), "{err}");
+    assert!(stdout(&out).is_empty());
+
+    // an id that would leave the path is refused before anything is sent
+    let out = kbs_client(config("../resource/a/b/c")).await;
+    assert!(!out.status.success());
+    assert_eq!(state.lock().unwrap().admin_requests.len(), 1);
+}
+
+#[tokio::test]
 async fn admin_token_file_is_sent_as_is() {
     let (url, state) = mock::start(MockState::default()).await;
     let dir = tempfile::tempdir().unwrap();

@@ -86,7 +86,10 @@ pub async fn start(state: MockState) -> (String, Shared) {
         .route("/kbs/v0/resource-policy", post(admin).get(list_policies))
         .route("/kbs/v0/attestation-policy", post(admin))
         .route("/kbs/v0/reference-value", post(admin))
-        .route("/kbs/v0/reference-value/{*id}", get(query_reference_value))
+        .route(
+            "/kbs/v0/reference-value/{*id}",
+            get(query_reference_value).delete(admin),
+        )
         .with_state(shared.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
@@ -272,6 +275,17 @@ async fn admin(
         if s.resources.remove(path).is_none() {
             return problem(StatusCode::NOT_FOUND, "PluginInternalError", "not found");
         }
+    }
+    // only `svn` is stored, as for reads
+    if method == axum::http::Method::DELETE
+        && uri.path().starts_with("/kbs/v0/reference-value/")
+        && uri.path() != "/kbs/v0/reference-value/svn"
+    {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "AttestationError",
+            "attestation service error: no reference value found for the given id",
+        );
     }
     s.admin_requests.push(AdminRequest {
         route,
