@@ -90,6 +90,91 @@ async fn right_key_issuer_audience_and_role_are_allowed() {
     assert!(matches!(err, ClientError::NotFound(_)), "{err:?}");
 }
 
+/// The sample TEE's `executables` claim is affirming (3) only while reference value `svn`
+/// lists its svn, so with the affirming resource policy the secret is released only then.
+const SVN_POLICY: &str = r#"package policy
+import rego.v1
+
+default executables := 33
+
+executables := 3 if {
+	input.sample
+	input.sample.svn in query_reference_value("svn")
+}
+
+trust_claims := {"executables": executables}
+"#;
+
+#[tokio::test]
+async fn a_deleted_reference_value_is_gone_for_reads_and_appraisals() {
+    let env = KbsEnv::new();
+    let kbs = env.start();
+    let admin = env.admin_client(&kbs);
+    admin
+        .set_attestation_policy("default_cpu", SVN_POLICY)
+        .await
+        .unwrap();
+    admin
+        .set_sample_reference_value("svn", json!(["1"]))
+        .await
+        .unwrap();
+    admin
+        .set_resource_policy(policies::AFFIRMING)
+        .await
+        .unwrap();
+    admin.set_resource(PATH, SECRET).await.unwrap();
+    assert_secret_intact(&kbs, PATH, SECRET).await;
+
+    // refused without admin credentials, and nothing is deleted
+    let unauthenticated =
+        common::raw(kbs.addr, "DELETE", "/kbs/v0/reference-value/svn", &[], b"").await;
+    assert_eq!(unauthenticated.status, 401, "{}", unauthenticated.text());
+    assert_eq!(
+        unauthenticated.variant().as_deref(),
+        Some("AdminAuthAccess")
+    );
+    let other_key = client(
+        &kbs,
+        SigningKey::generate_ed25519().unwrap(),
+        "admin",
+        ADMIN_ISSUER,
+        ADMIN_AUDIENCE,
+    );
+    let err = other_key.delete_reference_value("svn").await.unwrap_err();
+    assert_eq!(err.status(), Some(401), "{err}");
+    assert_eq!(
+        admin.query_reference_value("svn").await.unwrap(),
+        json!(["1"])
+    );
+
+    admin.delete_reference_value("svn").await.unwrap();
+    let err = admin.query_reference_value("svn").await.unwrap_err();
+    assert!(matches!(err, ClientError::NotFound(_)), "{err:?}");
+    // the appraisal no longer finds it: not affirming, so the affirming policy refuses
+    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
+    assert_eq!(err.status(), Some(401), "{err}");
+    assert_eq!(
+        err.problem().unwrap().variant(),
+        Some("PolicyDeny"),
+        "{err}"
+    );
+
+    // deleting it again, or an id never stored, is a 404 naming the id
+    for id in ["svn", "never/stored"] {
+        let err = admin.delete_reference_value(id).await.unwrap_err();
+        assert!(matches!(err, ClientError::NotFound(_)), "{id}: {err:?}");
+        let detail = &err.problem().unwrap().detail;
+        assert!(detail.contains(&format!("given id: {id}")), "{detail}");
+    }
+
+    // registered again, the secret is released again
+    admin
+        .set_sample_reference_value("svn", json!(["1"]))
+        .await
+        .unwrap();
+    assert_secret_intact(&kbs, PATH, SECRET).await;
+}
+
 #[tokio::test]
 async fn every_wrong_credential_is_refused_with_its_own_detail() {
     let env = KbsEnv::new();
