@@ -35,6 +35,10 @@ pub enum Error {
     #[error("sample payload is not a json object")]
     PayloadNotObject,
 
+    /// The `corim` payload is not a CoRIM the extractor can read (AS spec §10.2).
+    #[error("corim payload {0}")]
+    Corim(#[from] CorimError),
+
     /// A reference value name cannot be a storage key.
     #[error("reference value name {name:?} is not storable: {rule}")]
     InvalidName {
@@ -152,6 +156,72 @@ pub enum Error {
     UnsupportedRemoteOperation {
         /// The operation asked for.
         operation: &'static str,
+    },
+}
+
+/// What is wrong with a `corim` payload; each names the structure that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CorimError {
+    /// The decoded bytes are not one well-formed CBOR item.
+    #[error("is not CBOR: {reason}")]
+    NotCbor {
+        /// What the decoder found.
+        reason: String,
+    },
+
+    /// The CBOR nests arrays, maps and tags deeper than the extractor follows.
+    #[error("nests deeper than {limit} levels")]
+    TooDeep {
+        /// The nesting limit.
+        limit: usize,
+    },
+
+    /// Bytes follow the CBOR item.
+    #[error("has {count} trailing bytes after the CBOR item")]
+    TrailingBytes {
+        /// How many.
+        count: usize,
+    },
+
+    /// The top-level item is neither an unsigned CoRIM map nor a signed CoRIM.
+    #[error(
+        "is not a CoRIM: found {found}, expected an unsigned CoRIM map (tag 501) or a \
+         COSE_Sign1 signed CoRIM (tag 18)"
+    )]
+    NotCorim {
+        /// What the top level is.
+        found: String,
+    },
+
+    /// The COSE_Sign1 envelope of a signed CoRIM is malformed (its signature is never checked).
+    #[error("is a malformed signed CoRIM: {reason}")]
+    MalformedSigned {
+        /// The failed check.
+        reason: String,
+    },
+
+    /// The CoRIM map is malformed.
+    #[error("is a malformed CoRIM map: {reason}")]
+    MalformedCorim {
+        /// The failed check.
+        reason: String,
+    },
+
+    /// A CoMID tag (tag 506) does not decode or breaks the CoMID structure.
+    #[error("has a CoMID at tags[{index}] that does not decode: {reason}")]
+    Comid {
+        /// Its position in the CoRIM's `tags` array.
+        index: usize,
+        /// Where in the CoMID and what was wrong.
+        reason: String,
+    },
+
+    /// The CoRIM yields more reference values than one register accepts.
+    #[error("yields more than {limit} reference values")]
+    TooManyValues {
+        /// The limit.
+        limit: usize,
     },
 }
 

@@ -265,7 +265,7 @@ mod tests {
         let provider = Arc::new(crate::BuiltinRvps::new(Arc::new(
             storage::memory::MemoryStore::new(),
         )));
-        let message = r#"{"version":"0.1.0","type":"corim","payload":""}"#;
+        let message = r#"{"version":"0.1.0","type":"in-toto","payload":""}"#;
         let register = |service: RvpsService| async move {
             service
                 .register_reference_value(Request::new(ReferenceValueRegisterRequest {
@@ -280,7 +280,7 @@ mod tests {
         assert_eq!(custom.code(), tonic::Code::Unavailable);
         assert_eq!(
             custom.message(),
-            "Register: could not find extractor for corim"
+            "Register: could not find extractor for in-toto"
         );
     }
 }

@@ -39,6 +39,7 @@
 
 mod builtin;
 mod config;
+mod corim;
 mod error;
 pub mod grpc;
 mod message;
@@ -47,6 +48,6 @@ pub mod remote;
 
 pub use builtin::{BuiltinRvps, Clock, ReferenceValueProvider};
 pub use config::{REFERENCE_VALUE_NAMESPACE, ServiceConfig};
-pub use error::{BoxError, Error, Result};
+pub use error::{BoxError, CorimError, Error, Result};
 pub use record::{ReferenceValue, VERSION};
 pub use remote::RemoteRvps;

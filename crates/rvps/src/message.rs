@@ -34,9 +34,19 @@ pub(crate) fn extract(message: &str) -> Result<serde_json::Map<String, serde_jso
     }
     match message.kind.as_str() {
         "sample" => extract_sample(&message.payload),
-        // TODO(swid, corim extractors): upstream also registers these (AS spec §10.2).
+        "corim" => extract_corim(&message.payload),
+        // TODO(swid extractor): upstream also registers it (AS spec §10.2).
         _ => Err(Error::UnknownType { kind: message.kind }),
     }
+}
+
+/// `corim`: the payload is a CBOR CoRIM (`crate::corim`); a signature, if any, is not checked.
+fn extract_corim(payload: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let bytes = STANDARD
+        .decode(payload)
+        .map_err(|_| Error::PayloadNotBase64)?;
+    // Registering stores one value per name, so a later duplicate name wins, as upstream.
+    Ok(crate::corim::extract(&bytes)?.into_iter().collect())
 }
 
 /// `sample`: the payload is a JSON object name → value, with no signature to check.
