@@ -212,16 +212,22 @@ impl BuiltinAsConfig {
 }
 
 /// `type = "coco_as_grpc"`: upstream's keys `as_addr` and `pool_size`, plus
-/// `request_timeout_secs` (our addition; upstream's timeout is a fixed 300 s).
+/// `request_timeout_secs` (our addition; upstream's timeout is a fixed 300 s) and
+/// `as_ca_cert` (our addition, for an `https://` `as_addr`; upstream has no TLS there).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrpcAsConfig {
     /// Session lifetime in minutes.
     #[serde(default = "default_timeout")]
     pub timeout: i64,
-    /// Address of `grpc-as`, `http://host:port` (`http://` is added when no scheme is given).
+    /// Address of `grpc-as`, `http://host:port` (`http://` is added when no scheme is given),
+    /// or `https://host:port` for TLS (our extension).
     #[serde(default = "default_as_addr")]
     pub as_addr: String,
+    /// PEM file of the CA certificates an `https://` AS's certificate must chain to; the
+    /// platform's roots when absent. Refused with an `http://` address.
+    #[serde(default)]
+    pub as_ca_cert: Option<PathBuf>,
     /// Number of connections (HTTP/2 channels, each multiplexing any number of calls) to the
     /// AS, used round-robin.
     #[serde(default = "default_pool_size")]
@@ -238,6 +244,7 @@ impl Default for GrpcAsConfig {
         Self {
             timeout: DEFAULT_SESSION_TIMEOUT_MIN,
             as_addr: default_as_addr(),
+            as_ca_cert: None,
             pool_size: default_pool_size(),
             request_timeout_secs: None,
         }
@@ -265,6 +272,7 @@ impl GrpcAsConfig {
             .max(std::time::Duration::from_secs(1));
         GrpcSettings {
             as_addr: self.as_addr.clone(),
+            ca_cert: self.as_ca_cert.clone(),
             pool_size: self.pool_size,
             request_timeout: self.configured_request_timeout().min(cap),
         }
@@ -820,6 +828,52 @@ storage_backend_type = "kvstorage"
     }
 
     #[test]
+    fn grpc_as_takes_an_https_address_and_as_ca_cert() {
+        // upstream's keys alone: no CA bundle
+        let c = grpc_config("type = \"coco_as_grpc\"\nas_addr = \"http://as:50004\"").unwrap();
+        let AttestationServiceConfig::Grpc(g) = &c.attestation_service else {
+            panic!("grpc expected");
+        };
+        assert_eq!(g.as_ca_cert, None);
+        assert_eq!(g.settings(crate::http::REQUEST_TIMEOUT).ca_cert, None);
+        // https:// with our as_ca_cert, which the backend settings carry
+        let c = grpc_config(
+            "type = \"coco_as_grpc\"\nas_addr = \"https://as.example:50004\"\n\
+             as_ca_cert = \"/etc/kbs/as-ca.pem\"",
+        )
+        .unwrap();
+        let AttestationServiceConfig::Grpc(g) = &c.attestation_service else {
+            panic!("grpc expected");
+        };
+        let s = g.settings(crate::http::REQUEST_TIMEOUT);
+        assert_eq!(s.as_addr, "https://as.example:50004");
+        assert_eq!(s.ca_cert, Some(PathBuf::from("/etc/kbs/as-ca.pem")));
+        assert!(s.is_tls());
+        // https:// alone: the platform's roots
+        let c =
+            grpc_config("type = \"coco_as_grpc\"\nas_addr = \"https://as.example:50004\"").unwrap();
+        let AttestationServiceConfig::Grpc(g) = &c.attestation_service else {
+            panic!("grpc expected");
+        };
+        assert_eq!(g.as_ca_cert, None);
+        // JSON spelling too
+        let c = KbsConfig::from_json(
+            r#"{"http_server": {"insecure_http": true}, "admin": {"authorization_mode": "DenyAll"},
+                "attestation_service": {"type": "coco_as_grpc", "as_addr": "https://as:1",
+                "as_ca_cert": "ca.pem"}}"#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let AttestationServiceConfig::Grpc(g) = &c.attestation_service else {
+            panic!("grpc expected");
+        };
+        assert_eq!(g.as_ca_cert, Some(PathBuf::from("ca.pem")));
+        // a misspelt key is refused, not ignored
+        let err = grpc_config("type = \"coco_as_grpc\"\nas_ca_certs = \"/ca.pem\"").unwrap_err();
+        assert!(err.to_string().contains("as_ca_certs"), "{err}");
+    }
+
+    #[test]
     fn grpc_as_request_timeout_stays_under_the_http_limit() {
         let c = grpc_config("type = \"coco_as_grpc\"").unwrap();
         let AttestationServiceConfig::Grpc(g) = &c.attestation_service else {
@@ -854,8 +908,10 @@ storage_backend_type = "kvstorage"
     #[test]
     fn unusable_grpc_as_settings_are_refused_by_key() {
         for (section, key) in [
-            ("as_addr = \"https://as:50004\"", "as_addr"),
+            ("as_addr = \"ftp://as:50004\"", "as_addr"),
             ("as_addr = \"not a uri\"", "as_addr"),
+            // a CA bundle is only for https://
+            ("as_ca_cert = \"/etc/kbs/as-ca.pem\"", "as_ca_cert"),
             ("pool_size = 0", "pool_size"),
             ("pool_size = 100000", "pool_size"),
             ("request_timeout_secs = 0", "request_timeout_secs"),

@@ -16,6 +16,12 @@
 //! while the AS is down, and a channel whose connection failed or was lost reconnects on its
 //! next call, so service resumes by itself when the AS returns.
 //!
+//! TLS (our extension beyond upstream): with `as_addr = "https://host:port"` every channel
+//! connects over rustls (ALPN `h2`) and verifies the AS certificate for `host` against the CA
+//! certificates of `as_ca_cert`, or the platform's roots when that key is absent (see
+//! [`tls`]). A certificate that does not verify is [`Error::Unavailable`] naming the TLS
+//! failure; `http://` channels are plaintext as upstream's.
+//!
 //! Failures: no connection, a lost connection or no answer within the request timeout is
 //! [`Error::Unavailable`] (HTTP 503, problem type `AttestationServiceUnavailable`); an error
 //! status sent by the AS (the CoCo AS always uses `ABORTED`) is [`Error::Remote`], reported
@@ -27,6 +33,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -57,6 +64,7 @@ use super::{
 
 #[cfg(test)]
 mod tests;
+mod tls;
 
 /// Default `as_addr` (upstream's).
 pub const DEFAULT_AS_ADDR: &str = "http://127.0.0.1:50004";
@@ -81,8 +89,12 @@ const BACKEND: &str = "coco_as_grpc";
 /// How to reach the remote attestation service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrpcSettings {
-    /// `http://host:port` of `grpc-as`; `http://` is prepended when no scheme is given.
+    /// `http://host:port` (or `https://host:port`) of `grpc-as`; `http://` is prepended
+    /// when no scheme is given.
     pub as_addr: String,
+    /// `as_ca_cert`: PEM CA certificates the AS certificate must chain to (https:// only);
+    /// the platform's roots when `None`.
+    pub ca_cert: Option<PathBuf>,
     /// Number of channels (HTTP/2 connections), used round-robin; 1..=[`MAX_POOL_SIZE`].
     pub pool_size: usize,
     /// Longest one call may take, connecting included.
@@ -93,6 +105,7 @@ impl Default for GrpcSettings {
     fn default() -> Self {
         Self {
             as_addr: DEFAULT_AS_ADDR.to_owned(),
+            ca_cert: None,
             pool_size: DEFAULT_POOL_SIZE,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
@@ -111,12 +124,21 @@ impl GrpcSettings {
         }
     }
 
-    /// How long connecting (TCP and the HTTP/2 handshake) may take.
+    /// How long connecting (TCP, TLS and the HTTP/2 handshake) may take.
     pub fn connect_timeout(&self) -> Duration {
         CONNECT_TIMEOUT.min(self.request_timeout)
     }
 
-    /// Checks the address and pool size and builds the endpoint every channel connects to.
+    /// Whether `as_addr` is `https://`.
+    pub fn is_tls(&self) -> bool {
+        self.uri()
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    }
+
+    /// Checks the address, the CA setting and the pool size and builds the endpoint every
+    /// channel connects to (the CA file itself is read by [`GrpcBackend::new`]). For
+    /// `https://` the TLS connector bounds the connect time, not the endpoint.
     pub fn endpoint(&self) -> Result<Endpoint, Error> {
         let uri = self.uri();
         let invalid = |reason: &str| Error::InvalidSetting {
@@ -125,15 +147,22 @@ impl GrpcSettings {
             reason: reason.to_owned(),
         };
         let endpoint = Endpoint::from_shared(uri)
-            .map_err(|_| invalid("not a URI of the form http://host:port"))?;
-        match endpoint.uri().scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(invalid(
-                    "TLS to the attestation service is not supported by this build; use http://",
-                ));
-            }
-            _ => return Err(invalid("the scheme must be http://")),
+            .map_err(|_| invalid("not a URI of the form http://host:port or https://host:port"))?;
+        let tls = match endpoint.uri().scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(invalid("the scheme must be http:// or https://")),
+        };
+        if let (false, Some(ca)) = (tls, &self.ca_cert) {
+            // a CA bundle with a plaintext address would look like TLS and be none
+            return Err(Error::InvalidSetting {
+                key: tls::CA_CERT_KEY,
+                value: ca.display().to_string(),
+                reason: format!(
+                    "only used with an https:// as_addr, but as_addr is {}",
+                    endpoint.uri()
+                ),
+            });
         }
         if endpoint.uri().host().is_none_or(str::is_empty) {
             return Err(invalid("no host"));
@@ -152,8 +181,12 @@ impl GrpcSettings {
                 reason: "must be at least 1".to_owned(),
             });
         }
+        let endpoint = if tls {
+            endpoint
+        } else {
+            endpoint.connect_timeout(self.connect_timeout())
+        };
         Ok(endpoint
-            .connect_timeout(self.connect_timeout())
             .tcp_nodelay(true)
             .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
             .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
@@ -310,12 +343,33 @@ impl std::fmt::Debug for GrpcBackend {
 
 impl GrpcBackend {
     /// Prepares `pool_size` channels to the AS without connecting any (the KBS must start while
-    /// the AS is down). Must be called inside a Tokio runtime.
+    /// the AS is down). For `https://` this reads `as_ca_cert` (or the platform's roots), so
+    /// an unusable CA bundle is a startup error naming the key and the path. Must be called
+    /// inside a Tokio runtime.
     pub fn new(settings: &GrpcSettings) -> Result<Self, Error> {
         let endpoint = settings.endpoint()?;
-        let channels = (0..settings.pool_size)
-            .map(|_| endpoint.connect_lazy())
-            .collect();
+        let channels = if settings.is_tls() {
+            let connect = tls::TlsConnect::new(
+                endpoint.uri(),
+                settings.ca_cert.as_deref(),
+                settings.connect_timeout(),
+            )?;
+            (0..settings.pool_size)
+                .map(|_| {
+                    let connect = connect.clone();
+                    endpoint.connect_with_connector_lazy(tower::service_fn(
+                        move |_: tonic::transport::Uri| {
+                            let connect = connect.clone();
+                            async move { connect.connect().await }
+                        },
+                    ))
+                })
+                .collect()
+        } else {
+            (0..settings.pool_size)
+                .map(|_| endpoint.connect_lazy())
+                .collect()
+        };
         Ok(Self {
             addr: settings.uri(),
             channels,

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -246,8 +247,30 @@ fn settings_defaults_scheme_and_limits() {
     };
     assert_eq!(bare.uri(), "http://127.0.0.1:50004");
     assert!(bare.endpoint().is_ok());
+    // TLS (our extension): https:// is accepted, with or without a CA bundle
+    for ca_cert in [None, Some(PathBuf::from("/etc/kbs/as-ca.pem"))] {
+        let tls = GrpcSettings {
+            as_addr: "https://as.example:50004".into(),
+            ca_cert,
+            ..GrpcSettings::default()
+        };
+        assert!(tls.is_tls());
+        assert!(tls.endpoint().is_ok());
+    }
+    assert!(!bare.is_tls());
+    // a CA bundle with a plaintext address is refused by its key
+    let plain_with_ca = GrpcSettings {
+        ca_cert: Some(PathBuf::from("/etc/kbs/as-ca.pem")),
+        ..GrpcSettings::default()
+    };
+    let err = plain_with_ca.endpoint().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("as_ca_cert = \"/etc/kbs/as-ca.pem\"")
+            && err.to_string().contains("https://"),
+        "{err}"
+    );
     for (addr, pool, needle) in [
-        ("https://as:50004", 1, "TLS"),
         ("ftp://as:1", 1, "scheme"),
         ("http://", 1, "as_addr"),
         ("http://as:50004", 0, "pool_size"),
@@ -641,6 +664,7 @@ async fn dead_addr() -> SocketAddr {
 fn backend(addr: SocketAddr, pool_size: usize, timeout: Duration) -> GrpcBackend {
     GrpcBackend::new(&GrpcSettings {
         as_addr: format!("http://{addr}"),
+        ca_cert: None,
         pool_size,
         request_timeout: timeout,
     })
@@ -1499,4 +1523,336 @@ async fn an_upstream_rvps_without_delete_is_501_through_either_backend() {
         assert_eq!(value, json!(["1"]));
     }
     server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS to the AS (`https://` as_addr, our extension)
+
+/// `testdata/tls`: a CA and a server certificate for `127.0.0.1` and `localhost`.
+fn tls_testdata(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/tls")
+        .join(file)
+}
+
+/// A CA that did not issue `testdata/tls/server.crt`.
+fn other_ca() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../verifier/roots/intel/intel_sgx_root_ca.pem")
+}
+
+fn as_tls_config() -> Arc<rustls::ServerConfig> {
+    attestation_service::grpc::listen::tls_config(
+        &tls_testdata("server.crt"),
+        &tls_testdata("server.key"),
+    )
+    .unwrap()
+}
+
+/// `router` served over TLS with `testdata/tls/server.crt` on `addr` until the sender is
+/// dropped or fires.
+async fn serve_tls(
+    addr: SocketAddr,
+    router: axum::Router,
+) -> (
+    SocketAddr,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(attestation_service::grpc::listen::serve(
+        listener,
+        router,
+        Some(as_tls_config()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (addr, stop, task)
+}
+
+/// The fake AS over TLS.
+fn fake_router(fake: &FakeAs) -> axum::Router {
+    tonic::service::Routes::new(AttestationServiceServer::new(fake.clone()))
+        .add_service(ReferenceValueProviderServiceServer::new(fake.clone()))
+        .into_axum_router()
+}
+
+fn tls_backend(as_addr: String, ca_cert: Option<PathBuf>) -> Result<GrpcBackend, Error> {
+    GrpcBackend::new(&GrpcSettings {
+        as_addr,
+        ca_cert,
+        pool_size: 2,
+        request_timeout: Duration::from_secs(30),
+    })
+}
+
+#[tokio::test]
+async fn every_call_goes_over_tls_to_an_as_whose_certificate_chains_to_as_ca_cert() {
+    let fake = FakeAs::new();
+    let (addr, stop, task) = serve_tls("127.0.0.1:0".parse().unwrap(), fake_router(&fake)).await;
+    // the server name comes from the URL: an IP address and a DNS name, both in the SANs
+    for host in ["127.0.0.1".to_owned(), "localhost".to_owned()] {
+        let backend = tls_backend(
+            format!("https://{host}:{}", addr.port()),
+            Some(tls_testdata("ca.crt")),
+        )
+        .unwrap();
+        let attestation = attestation("", None);
+        let token = backend
+            .verify(Tee::Sample, &attestation, "n")
+            .await
+            .unwrap();
+        assert_eq!(token.split('.').count(), 3);
+        backend.set_policy("default_cpu", "cGFjaw").await.unwrap();
+        let message = json!({"version": "0.1.0", "type": "sample",
+            "payload": STANDARD.encode(r#"{"svn":["1"]}"#)});
+        backend
+            .register_reference_value(&message.to_string())
+            .await
+            .unwrap();
+        assert_eq!(
+            backend.query_reference_value("svn").await.unwrap(),
+            Some(json!(["1"]))
+        );
+        let offered = json!({"supported-hash-algorithms": ["sha512"]});
+        let c = backend.generate_challenge(Tee::Se, &offered).await.unwrap();
+        assert_eq!(c.nonce, r#"{"se":"challenge"}"#);
+    }
+    assert_eq!(fake.state.evaluations.lock().unwrap().len(), 2);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// The error of one evaluation through `backend`, which must be a 503-kind unavailability.
+async fn unavailable(backend: &GrpcBackend) -> String {
+    let err = backend
+        .verify(Tee::Sample, &attestation("", None), "n")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+    err.to_string()
+}
+
+#[tokio::test]
+async fn a_certificate_that_does_not_verify_is_unavailability_naming_the_tls_failure() {
+    let fake = FakeAs::new();
+    let (addr, stop, task) = serve_tls("127.0.0.1:0".parse().unwrap(), fake_router(&fake)).await;
+
+    // issued by another CA than as_ca_cert's
+    let other = other_ca();
+    let backend = tls_backend(format!("https://{addr}"), Some(other.clone())).unwrap();
+    let text = unavailable(&backend).await;
+    assert!(
+        text.contains(&format!("attestation service at https://{addr}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "TLS handshake with 127.0.0.1 failed: invalid peer certificate: UnknownIssuer"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("checked against as_ca_cert {}", other.display())),
+        "{text}"
+    );
+
+    // without as_ca_cert the platform's roots are used, and the test CA is not one of them
+    match tls_backend(format!("https://{addr}"), None) {
+        Ok(backend) => {
+            let text = unavailable(&backend).await;
+            assert!(text.contains("UnknownIssuer"), "{text}");
+            assert!(text.contains("the platform's CA certificates"), "{text}");
+        }
+        // a platform without any CA certificate: said at startup, pointing at the key
+        Err(err) => {
+            assert!(err.to_string().contains("set as_ca_cert"), "{err}");
+        }
+    }
+    assert!(fake.state.evaluations.lock().unwrap().is_empty());
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_certificate_for_another_name_or_a_plaintext_as_is_a_tls_failure() {
+    // a name the certificate does not list (127.0.0.2 is loopback too)
+    let fake = FakeAs::new();
+    let (addr, stop, task) = serve_tls("127.0.0.2:0".parse().unwrap(), fake_router(&fake)).await;
+    let backend = tls_backend(format!("https://{addr}"), Some(tls_testdata("ca.crt"))).unwrap();
+    let text = unavailable(&backend).await;
+    assert!(
+        text.contains("TLS handshake with 127.0.0.2 failed: invalid peer certificate")
+            && text.contains("not valid for name \"127.0.0.2\""),
+        "{text}"
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+
+    // https:// to an AS serving plaintext gRPC
+    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let backend = tls_backend(
+        format!("https://{}", server.addr),
+        Some(tls_testdata("ca.crt")),
+    )
+    .unwrap();
+    let text = unavailable(&backend).await;
+    assert!(
+        text.contains("TLS handshake with 127.0.0.1 failed"),
+        "{text}"
+    );
+    assert!(text.contains("received corrupt message"), "{text}");
+    assert!(fake.state.evaluations.lock().unwrap().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_tls_as_that_is_down_is_unavailable_and_service_resumes_when_it_returns() {
+    let addr = dead_addr().await;
+    let backend = tls_backend(format!("https://{addr}"), Some(tls_testdata("ca.crt"))).unwrap();
+    let text = unavailable(&backend).await;
+    assert!(text.contains("tcp connect error"), "{text}");
+    assert!(!text.contains("TLS handshake"), "{text}");
+
+    // the AS comes up on that port: both lazy channels connect over TLS
+    let fake = FakeAs::new();
+    let (_, stop, task) = serve_tls(addr, fake_router(&fake)).await;
+    for _ in 0..4 {
+        backend
+            .verify(Tee::Sample, &attestation("", None), "n")
+            .await
+            .unwrap();
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    unavailable(&backend).await;
+    let (_, stop, task) = serve_tls(addr, fake_router(&fake)).await;
+    backend
+        .verify(Tee::Sample, &attestation("", None), "n")
+        .await
+        .unwrap();
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+// Paused clock: it jumps to the connect timeout (10 s) as soon as everything waits.
+#[tokio::test(start_paused = true)]
+async fn the_tls_connect_is_bounded_by_the_connect_timeout() {
+    // accepts TCP but never answers the ClientHello
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let backend = GrpcBackend::new(&GrpcSettings {
+        as_addr: format!("https://{addr}"),
+        ca_cert: Some(tls_testdata("ca.crt")),
+        pool_size: 1,
+        // the connect timeout is min(10 s, request timeout)
+        request_timeout: Duration::from_secs(30),
+    })
+    .unwrap();
+    let text = unavailable(&backend).await;
+    assert!(
+        text.contains("no connection within 10 s (TCP connect or TLS handshake timed out)"),
+        "{text}"
+    );
+    silent.abort();
+}
+
+#[tokio::test]
+async fn an_unusable_as_ca_cert_is_a_startup_error_naming_the_key_and_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.pem");
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let not_pem = dir.path().join("garbage.pem");
+    std::fs::write(&not_pem, "-----BEGIN CERTIFICATE-----\n%%%\n").unwrap();
+    let key_only = tls_testdata("server.key");
+    for (path, needle) in [
+        (&missing, "cannot read it"),
+        (&empty, "contains no PEM certificate"),
+        (&key_only, "contains no PEM certificate"),
+        (&not_pem, "not a PEM file"),
+    ] {
+        let err = tls_backend("https://as.example:50004".into(), Some(path.clone())).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("as_ca_cert = {:?}", path.display().to_string())),
+            "{text}"
+        );
+        assert!(text.contains(needle), "{}: {text}", path.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kbs_attests_through_a_real_grpc_as_over_tls_and_names_a_certificate_failure() {
+    let storage = storage::StorageProvider::new(&storage::StorageConfig::default()).unwrap();
+    let service = attestation_service::AttestationService::new(
+        attestation_service::AsConfig::default(),
+        &storage,
+    )
+    .await
+    .unwrap();
+    let router = attestation_service::grpc::router(Arc::new(service)).await;
+    let (as_addr, stop, task) = serve_tls("127.0.0.1:0".parse().unwrap(), router).await;
+    let kbs = |ca: &Path| {
+        format!(
+            r#"
+[http_server]
+insecure_http = true
+[attestation_token]
+insecure_header_jwk = true
+[attestation_service]
+type = "coco_as_grpc"
+as_addr = "https://localhost:{port}"
+as_ca_cert = "{ca}"
+pool_size = 2
+[admin]
+authorization_mode = "InsecureAllowAll"
+"#,
+            port = as_addr.port(),
+            ca = ca.display()
+        )
+    };
+    let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
+    let state = kbs_from_toml(&kbs(&tls_testdata("ca.crt"))).await;
+    let ((status, body, _), _) = auth_attest(&state, &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let state = kbs_from_toml(&kbs(&other_ca())).await;
+    let ((status, problem, _), _) = auth_attest(&state, &key).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://github.com/confidential-containers/kbs/errors/AttestationServiceUnavailable"
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(
+            "TLS handshake with localhost failed: invalid peer certificate: UnknownIssuer"
+        ),
+        "{detail}"
+    );
+
+    // a CA file that is not there stops the KBS at startup, naming key and path
+    let missing = Path::new("/nonexistent/as-ca.pem");
+    let config = crate::config::KbsConfig::from_toml(&kbs(missing)).unwrap();
+    let err = crate::app::Kbs::from_config(&config)
+        .await
+        .map(drop)
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("as_ca_cert = \"/nonexistent/as-ca.pem\""),
+        "{text}"
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
 }
