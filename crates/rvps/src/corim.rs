@@ -197,24 +197,50 @@ fn strip_outer_tags(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
+/// Why bytes did not decode as one CBOR item; said of the payload or of a nested CoMID.
+#[derive(Debug)]
+enum DecodeFailure {
+    NotCbor(String),
+    TooDeep,
+    Trailing(usize),
+}
+
+impl std::fmt::Display for DecodeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotCbor(reason) => write!(f, "is not CBOR: {reason}"),
+            Self::TooDeep => write!(f, "nests deeper than {MAX_DEPTH} levels"),
+            Self::Trailing(count) => write!(f, "has {count} trailing bytes after the CBOR item"),
+        }
+    }
+}
+
+impl From<DecodeFailure> for CorimError {
+    fn from(failure: DecodeFailure) -> Self {
+        match failure {
+            DecodeFailure::NotCbor(reason) => Self::NotCbor { reason },
+            DecodeFailure::TooDeep => Self::TooDeep { limit: MAX_DEPTH },
+            DecodeFailure::Trailing(count) => Self::TrailingBytes { count },
+        }
+    }
+}
+
 /// Decodes exactly one CBOR item, nested at most [`MAX_DEPTH`] deep.
-fn decode(bytes: &[u8]) -> Result<Value, CorimError> {
+fn decode(bytes: &[u8]) -> Result<Value, DecodeFailure> {
     let mut reader = bytes;
     let value: Value = ciborium::de::from_reader_with_recursion_limit(&mut reader, MAX_DEPTH)
         .map_err(|e| match e {
-            ciborium::de::Error::RecursionLimitExceeded => CorimError::TooDeep { limit: MAX_DEPTH },
-            ciborium::de::Error::Io(_) => CorimError::NotCbor {
-                reason: "input ends inside an item".to_owned(),
-            },
-            ciborium::de::Error::Syntax(offset) => CorimError::NotCbor {
-                reason: format!("syntax error at byte {offset}"),
-            },
-            ciborium::de::Error::Semantic(_, message) => CorimError::NotCbor { reason: message },
+            ciborium::de::Error::RecursionLimitExceeded => DecodeFailure::TooDeep,
+            ciborium::de::Error::Io(_) => {
+                DecodeFailure::NotCbor("input ends inside an item".to_owned())
+            }
+            ciborium::de::Error::Syntax(offset) => {
+                DecodeFailure::NotCbor(format!("syntax error at byte {offset}"))
+            }
+            ciborium::de::Error::Semantic(_, message) => DecodeFailure::NotCbor(message),
         })?;
     if !reader.is_empty() {
-        return Err(CorimError::TrailingBytes {
-            count: reader.len(),
-        });
+        return Err(DecodeFailure::Trailing(reader.len()));
     }
     Ok(value)
 }
@@ -262,7 +288,7 @@ fn signed_payload(cose: Value) -> Result<Vec<(Value, Value)>, CorimError> {
             )));
         }
     };
-    let inner = decode(&payload).map_err(|e| malformed(format!("payload {e}")))?;
+    let inner = decode(&payload).map_err(|e| malformed(format!("its payload {e}")))?;
     match inner {
         Value::Tag(TAG_UNSIGNED_CORIM, map) => match *map {
             Value::Map(map) => Ok(map),

@@ -36,7 +36,7 @@ pub enum Error {
     PayloadNotObject,
 
     /// The `corim` payload is not a CoRIM the extractor can read (AS spec §10.2).
-    #[error("corim payload {0}")]
+    #[error(transparent)]
     Corim(#[from] CorimError),
 
     /// A reference value name cannot be a storage key.
@@ -164,21 +164,21 @@ pub enum Error {
 #[non_exhaustive]
 pub enum CorimError {
     /// The decoded bytes are not one well-formed CBOR item.
-    #[error("is not CBOR: {reason}")]
+    #[error("corim payload is not CBOR: {reason}")]
     NotCbor {
         /// What the decoder found.
         reason: String,
     },
 
     /// The CBOR nests arrays, maps and tags deeper than the extractor follows.
-    #[error("nests deeper than {limit} levels")]
+    #[error("corim payload nests deeper than {limit} levels")]
     TooDeep {
         /// The nesting limit.
         limit: usize,
     },
 
     /// Bytes follow the CBOR item.
-    #[error("has {count} trailing bytes after the CBOR item")]
+    #[error("corim payload has {count} trailing bytes after the CBOR item")]
     TrailingBytes {
         /// How many.
         count: usize,
@@ -186,7 +186,7 @@ pub enum CorimError {
 
     /// The top-level item is neither an unsigned CoRIM map nor a signed CoRIM.
     #[error(
-        "is not a CoRIM: found {found}, expected an unsigned CoRIM map (tag 501) or a \
+        "corim payload is not a CoRIM: found {found}, expected an unsigned CoRIM map (tag 501) or a \
          COSE_Sign1 signed CoRIM (tag 18)"
     )]
     NotCorim {
@@ -195,21 +195,21 @@ pub enum CorimError {
     },
 
     /// The COSE_Sign1 envelope of a signed CoRIM is malformed (its signature is never checked).
-    #[error("is a malformed signed CoRIM: {reason}")]
+    #[error("corim payload is a malformed signed CoRIM: {reason}")]
     MalformedSigned {
         /// The failed check.
         reason: String,
     },
 
     /// The CoRIM map is malformed.
-    #[error("is a malformed CoRIM map: {reason}")]
+    #[error("corim payload is a malformed CoRIM map: {reason}")]
     MalformedCorim {
         /// The failed check.
         reason: String,
     },
 
     /// A CoMID tag (tag 506) does not decode or breaks the CoMID structure.
-    #[error("has a CoMID at tags[{index}] that does not decode: {reason}")]
+    #[error("corim payload has a CoMID at tags[{index}] that does not decode: {reason}")]
     Comid {
         /// Its position in the CoRIM's `tags` array.
         index: usize,
@@ -218,7 +218,7 @@ pub enum CorimError {
     },
 
     /// The CoRIM yields more reference values than one register accepts.
-    #[error("yields more than {limit} reference values")]
+    #[error("corim payload yields more than {limit} reference values")]
     TooManyValues {
         /// The limit.
         limit: usize,

@@ -302,15 +302,15 @@ fn tool_reports_what_the_server_refused() {
     let rvps = Rvps::start(&local_fs_config(dir.path()));
     let message = write(
         dir.path(),
-        "corim.json",
-        r#"{"version":"0.1.0","type":"corim","payload":"oA=="}"#,
+        "in-toto.json",
+        r#"{"version":"0.1.0","type":"in-toto","payload":"oA=="}"#,
     );
     let out = tool(&["register", "-p", message.to_str().unwrap(), "-a", &rvps.url]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("refused the request (Aborted)")
-            && stderr.contains("could not find extractor for corim"),
+            && stderr.contains("could not find extractor for in-toto"),
         "{stderr}"
     );
 }

@@ -139,6 +139,47 @@ async fn registered_values_are_queried_back_as_json_text() {
 }
 
 #[tokio::test]
+async fn corim_values_are_registered_and_queried_over_grpc() {
+    // 501({0: "corim-1", 1: [506(<<{1: {0: "comid1"}, 4: {0: [[{0: {1: "ACME", 2: "RoadRunner"}},
+    //   [{0: 37(h'31fb5abf…'), 1: {2: [[1, sha-256("abc")], [1, sha-256("")]]}}]]]}}>>)]})
+    const CORIM: &str = "d901f5a20067636f72696d2d310181d901fa5887a201a10066636f6d69643104a1008182\
+        a100a2016441434d45026a526f616452756e6e657281a200d8255031fb5abf023e4992aa4e95f9c1503bfa01a10282\
+        82015820ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\
+        82015820e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let corim = hex::decode(CORIM).unwrap();
+    let server = Server::start(memory_rvps()).await;
+    let mut client = server.client().await;
+    let message = json!({"version": "0.1.0", "type": "corim", "payload": STANDARD.encode(&corim)});
+    register(&mut client, message.to_string()).await.unwrap();
+    assert_eq!(
+        query(
+            &mut client,
+            "ACME/RoadRunner/31fb5abf-023e-4992-aa4e-95f9c1503bfa/digests"
+        )
+        .await
+        .as_deref(),
+        Some(
+            r#"["ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad","e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]"#
+        )
+    );
+
+    // A truncated CoRIM is aborted naming what is wrong.
+    let message = json!({"type": "corim", "payload": STANDARD.encode(&corim[..40])});
+    let status = register(&mut client, message.to_string())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Aborted);
+    assert!(
+        status
+            .message()
+            .starts_with("register reference value failed: corim payload is not CBOR"),
+        "{}",
+        status.message()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn unknown_ids_leave_the_result_absent() {
     let server = Server::start(memory_rvps()).await;
     let mut client = server.client().await;
