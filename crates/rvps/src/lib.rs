@@ -10,7 +10,8 @@
 //! [`ReferenceValueProvider::query`] (re-register to refresh it). Ids that cannot be storage
 //! keys (e.g. `rvps:///...:tag` URIs) cannot be registered and query as unknown.
 //!
-//! Only the `sample` extractor exists so far (see `docs/rvps.md` for CoRIM and SWID).
+//! Extractors: `sample` (a JSON object of name → value) and `corim` (the reference triples of a
+//! CBOR CoRIM's CoMIDs, signatures not verified); see `docs/rvps.md`. There is no `swid` yet.
 //!
 //! Besides the library, the crate has the service edges: [`grpc`] serves
 //! `reference.ReferenceValueProviderService` over any provider (the `rvps` binary serves a
