@@ -110,12 +110,12 @@ async fn policies_read_reference_values_from_the_remote_rvps() {
 
     // The remote's refusal reaches the AS caller with the cause.
     let err = service
-        .register_reference_value(r#"{"type":"corim","payload":"oA=="}"#)
+        .register_reference_value(r#"{"type":"in-toto","payload":"oA=="}"#)
         .await
         .unwrap_err();
     let chain = error_chain(&err);
     assert!(
-        chain.contains("could not find extractor for corim"),
+        chain.contains("could not find extractor for in-toto"),
         "{chain}"
     );
     rvps.stop().await;

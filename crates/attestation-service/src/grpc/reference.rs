@@ -65,14 +65,14 @@ mod tests {
         let status = provider_failed(
             Operation::Query,
             rvps::Error::UnknownType {
-                kind: "corim".into(),
+                kind: "in-toto".into(),
             },
         );
         assert_eq!(status.code(), tonic::Code::Aborted);
         assert!(status.metadata().get(UNAVAILABLE_COMPONENT_KEY).is_none());
         assert_eq!(
             status.message(),
-            "Query reference value failed: \n0: reference value provider\n1: could not find extractor for corim"
+            "Query reference value failed: \n0: reference value provider\n1: could not find extractor for in-toto"
         );
     }
 
