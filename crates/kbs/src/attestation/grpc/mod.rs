@@ -487,7 +487,8 @@ fn transport_reason(status: &Status, connect_timeout: Duration) -> String {
     let mut source = std::error::Error::source(status);
     while let Some(cause) = source {
         let text = cause.to_string();
-        if !reason.contains(&text) {
+        // tonic's wrapper around every channel failure says nothing the causes do not
+        if text != "transport error" && !reason.contains(&text) {
             if !reason.is_empty() {
                 reason.push_str(": ");
             }
