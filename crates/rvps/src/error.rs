@@ -39,6 +39,10 @@ pub enum Error {
     #[error(transparent)]
     Corim(#[from] CorimError),
 
+    /// The `swid` payload is not a SWID/RIM document the extractor can read (AS spec §10.2).
+    #[error(transparent)]
+    Swid(#[from] SwidError),
+
     /// A reference value name cannot be a storage key.
     #[error("reference value name {name:?} is not storable: {rule}")]
     InvalidName {
@@ -219,6 +223,102 @@ pub enum CorimError {
 
     /// The CoRIM yields more reference values than one register accepts.
     #[error("corim payload yields more than {limit} reference values")]
+    TooManyValues {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// What is wrong with a `swid` payload (a SWID tag carrying a TCG RIM); each names the check
+/// that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SwidError {
+    /// The decoded document is larger than the extractor reads.
+    #[error("swid payload is {size} bytes, more than {limit}")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+
+    /// The decoded bytes are not UTF-8 text.
+    #[error("swid payload is not UTF-8 (invalid byte sequence at offset {offset})")]
+    NotUtf8 {
+        /// Where the first invalid sequence starts.
+        offset: usize,
+    },
+
+    /// The document has a document type declaration (DTD), refused so that no entity can be
+    /// declared or expanded.
+    #[error("swid payload has a DTD: document type declarations and entities are refused")]
+    Dtd,
+
+    /// The document has more XML nodes than the extractor reads.
+    #[error("swid payload has more than {limit} XML nodes")]
+    TooManyNodes {
+        /// The limit.
+        limit: u32,
+    },
+
+    /// The text is not well-formed, namespace-correct XML.
+    #[error("swid payload is not XML: {reason}")]
+    NotXml {
+        /// The parser's message, with the position.
+        reason: String,
+    },
+
+    /// No `Meta` element in the SWID namespace.
+    #[error(
+        "swid payload has no Meta element in namespace \
+         http://standards.iso.org/iso/19770/-2/2015/schema.xsd"
+    )]
+    NoMeta,
+
+    /// `Meta` has no `PlatformManufacturerStr` attribute in the TCG RIM namespace.
+    #[error(
+        "swid payload's Meta element has no PlatformManufacturerStr attribute in namespace \
+         https://trustedcomputinggroup.org/resource/tcg-reference-integrity-manifest-rim-information-model/"
+    )]
+    NoManufacturer,
+
+    /// `Meta` has no `edition` attribute.
+    #[error("swid payload's Meta element has no edition attribute")]
+    NoEdition,
+
+    /// No `Payload` element in the SWID namespace.
+    #[error(
+        "swid payload has no Payload element in namespace \
+         http://standards.iso.org/iso/19770/-2/2015/schema.xsd"
+    )]
+    NoPayload,
+
+    /// A `Resource` of type `Measurement` has no `index` attribute to name it by.
+    #[error(
+        "swid payload has a Measurement Resource (measurements[{position}]) with no index attribute"
+    )]
+    NoIndex {
+        /// Its position among the Payload's Measurement resources, from 0.
+        position: usize,
+    },
+
+    /// A reference value name would be longer than allowed.
+    #[error(
+        "swid payload's Measurement Resource measurements[{position}] gives a reference value \
+         name of {length} bytes, more than {limit}"
+    )]
+    NameTooLong {
+        /// Its position among the Payload's Measurement resources, from 0.
+        position: usize,
+        /// The name's length.
+        length: usize,
+        /// The limit.
+        limit: usize,
+    },
+
+    /// The document yields more reference values than one register accepts.
+    #[error("swid payload yields more than {limit} reference values")]
     TooManyValues {
         /// The limit.
         limit: usize,

@@ -10,8 +10,9 @@
 //! [`ReferenceValueProvider::query`] (re-register to refresh it). Ids that cannot be storage
 //! keys (e.g. `rvps:///...:tag` URIs) cannot be registered and query as unknown.
 //!
-//! Extractors: `sample` (a JSON object of name → value) and `corim` (the reference triples of a
-//! CBOR CoRIM's CoMIDs, signatures not verified); see `docs/rvps.md`. There is no `swid` yet.
+//! Extractors: `sample` (a JSON object of name → value), `corim` (the reference triples of a
+//! CBOR CoRIM's CoMIDs) and `swid` (the measurements of a SWID tag carrying a TCG RIM, e.g. an
+//! NVIDIA GPU RIM); signatures are not verified; see `docs/rvps.md`.
 //!
 //! Besides the library, the crate has the service edges: [`grpc`] serves
 //! `reference.ReferenceValueProviderService` over any provider (the `rvps` binary serves a
@@ -46,9 +47,10 @@ pub mod grpc;
 mod message;
 mod record;
 pub mod remote;
+mod swid;
 
 pub use builtin::{BuiltinRvps, Clock, ReferenceValueProvider};
 pub use config::{REFERENCE_VALUE_NAMESPACE, ServiceConfig};
-pub use error::{BoxError, CorimError, Error, Result};
+pub use error::{BoxError, CorimError, Error, Result, SwidError};
 pub use record::{ReferenceValue, VERSION};
 pub use remote::RemoteRvps;

@@ -35,7 +35,7 @@ pub(crate) fn extract(message: &str) -> Result<serde_json::Map<String, serde_jso
     match message.kind.as_str() {
         "sample" => extract_sample(&message.payload),
         "corim" => extract_corim(&message.payload),
-        // TODO(swid extractor): upstream also registers it (AS spec §10.2).
+        "swid" => extract_swid(&message.payload),
         _ => Err(Error::UnknownType { kind: message.kind }),
     }
 }
@@ -47,6 +47,16 @@ fn extract_corim(payload: &str) -> Result<serde_json::Map<String, serde_json::Va
         .map_err(|_| Error::PayloadNotBase64)?;
     // Registering stores one value per name, so a later duplicate name wins, as upstream.
     Ok(crate::corim::extract(&bytes)?.into_iter().collect())
+}
+
+/// `swid`: the payload is a SWID/TCG RIM XML document (`crate::swid`); its XML signature, if
+/// any, is not checked.
+fn extract_swid(payload: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let bytes = STANDARD
+        .decode(payload)
+        .map_err(|_| Error::PayloadNotBase64)?;
+    // A later duplicate name wins, as upstream (which stores the values in order).
+    Ok(crate::swid::extract(&bytes)?.into_iter().collect())
 }
 
 /// `sample`: the payload is a JSON object name → value, with no signature to check.

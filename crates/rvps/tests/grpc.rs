@@ -180,6 +180,47 @@ async fn corim_values_are_registered_and_queried_over_grpc() {
 }
 
 #[tokio::test]
+async fn swid_values_are_registered_and_queried_over_grpc() {
+    // A real NVIDIA GH100 VBIOS RIM, trimmed (see data/).
+    let rim = include_str!("data/nvidia-gh100-vbios-rim-trimmed.xml");
+    let server = Server::start(memory_rvps()).await;
+    let mut client = server.client().await;
+    let message = json!({"version": "0.1.0", "type": "swid", "payload": STANDARD.encode(rim)});
+    register(&mut client, message.to_string()).await.unwrap();
+    assert_eq!(
+        query(&mut client, "NVIDIA_Corporation.GPU.measurement_9")
+            .await
+            .as_deref(),
+        Some(
+            r#"["059b32e712a153f490dbfb7976a9e275d789e28bd4803c357def2b6123327c430526bfaecc200f496d4e149fc5eade03"]"#
+        )
+    );
+    // All-zero measurements are not registered.
+    assert_eq!(
+        query(&mut client, "NVIDIA_Corporation.GPU.measurement_0").await,
+        None
+    );
+
+    // A RIM with a DTD is aborted naming what is wrong.
+    let with_dtd = rim.replacen(
+        "<SoftwareIdentity ",
+        "<!DOCTYPE SoftwareIdentity [<!ENTITY e \"x\">]>\n<SoftwareIdentity ",
+        1,
+    );
+    let message = json!({"type": "swid", "payload": STANDARD.encode(with_dtd)});
+    let status = register(&mut client, message.to_string())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Aborted);
+    assert_eq!(
+        status.message(),
+        "register reference value failed: swid payload has a DTD: document type declarations \
+         and entities are refused"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn unknown_ids_leave_the_result_absent() {
     let server = Server::start(memory_rvps()).await;
     let mut client = server.client().await;
