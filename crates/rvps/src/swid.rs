@@ -11,9 +11,9 @@
 //! the all-`0` ones (an all-zero hash marks "nothing measured here"); a resource left with no
 //! hash is skipped. The hash text is kept as written, as upstream does.
 //!
-//! In an NVIDIA RIM, `edition` is an attribute of `Meta` (`edition="GPU"`), and `index` is the
-//! measurement's number in the SPDM measurement block list, written on each resource (e.g.
-//! `NVIDIA_Corporation.GPU.measurement_12`).
+//! In an NVIDIA RIM, `edition` is an attribute of `Meta` (`edition="GPU"`), and every
+//! measurement resource carries its own `index` attribute, which names the value rather than
+//! the resource's position (e.g. `NVIDIA_Corporation.GPU.measurement_12`).
 //!
 //! The XML signature of the RIM (`ds:Signature`) is **not verified**, as upstream: registering
 //! is already an authenticated admin operation, and the RIM's authenticity must be established
