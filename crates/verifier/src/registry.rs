@@ -31,7 +31,10 @@ pub fn verifier_for(tee: Tee, config: &VerifierConfig) -> Result<Arc<dyn Verifie
         Tee::AzSnpVtpm => Ok(Arc::new(AzSnpVtpm::default())),
         Tee::Cca => Ok(Arc::new(Cca::from_config(config.cca_verifier.as_ref())?)),
         Tee::Tpm => Ok(Arc::new(Tpm)),
-        Tee::Nvidia => Ok(Arc::new(Nvidia::default())),
+        Tee::Nvidia => Ok(Arc::new(Nvidia::from_config(
+            config.nvidia_verifier.as_ref(),
+            Arc::new(crate::clock::SystemClock),
+        )?)),
         Tee::Tdx | Tee::Sgx | Tee::AzTdxVtpm => {
             verifier_for_with(tee, config, &VerifierContext::new())
         }
@@ -55,7 +58,10 @@ pub fn verifier_for_with(
             Ok(Arc::new(Snp::new(sources, context.clock())))
         }
         Tee::AzSnpVtpm => Ok(Arc::new(AzSnpVtpm::new(context.clock()))),
-        Tee::Nvidia => Ok(Arc::new(Nvidia::new(context.clock()))),
+        Tee::Nvidia => Ok(Arc::new(Nvidia::from_config(
+            config.nvidia_verifier.as_ref(),
+            context.clock(),
+        )?)),
         Tee::Csv => Ok(Arc::new(context.csv(config.csv_verifier.as_ref())?)),
         Tee::Tdx => {
             let source = context.dcap_collateral(config.dcap_verifier.as_ref())?;

@@ -22,7 +22,7 @@ pub enum NvidiaError {
         max: usize,
     },
 
-    /// Only Hopper GPUs can be verified locally (no remote NRAS mode in this build).
+    /// Only Hopper GPUs can be verified locally (other architectures need the remote mode).
     #[error("device {device}: architecture `{arch}` cannot be verified locally (only HOPPER)")]
     UnsupportedArch {
         /// The device.
@@ -234,5 +234,154 @@ pub enum NvidiaError {
     NonceMismatch {
         /// The device.
         device: usize,
+    },
+
+    /// Remote mode sends the expected report data to NRAS as the nonce, so it must be given.
+    #[error("device {device}: remote (nras) verification needs the expected report data")]
+    RemoteReportDataMissing {
+        /// The device.
+        device: usize,
+    },
+
+    /// NRAS attests only HOPPER, BLACKWELL and LS10 devices.
+    #[error("device {device}: architecture `{arch}` is not one nras attests")]
+    RemoteUnsupportedArch {
+        /// The device.
+        device: usize,
+        /// The architecture named in the evidence.
+        arch: String,
+    },
+
+    /// The NRAS request did not complete (connection, TLS, timeout).
+    #[error("device {device}: nras request to {url} failed: {reason}")]
+    NrasRequest {
+        /// The device.
+        device: usize,
+        /// The attestation URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+
+    /// NRAS answered with an error status.
+    #[error("device {device}: nras at {url} answered http status {status}: {detail}")]
+    NrasStatus {
+        /// The device.
+        device: usize,
+        /// The attestation URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of NRAS's error body.
+        detail: String,
+    },
+
+    /// The NRAS response is larger than the verifier reads.
+    #[error("device {device}: nras response from {url} is larger than {max} bytes")]
+    NrasResponseTooLarge {
+        /// The device.
+        device: usize,
+        /// The attestation URL.
+        url: String,
+        /// The limit.
+        max: usize,
+    },
+
+    /// The NRAS response is not the detached EAT `[["JWT", token], {device: token}]`.
+    #[error("device {device}: malformed nras response: {reason}")]
+    NrasResponseFormat {
+        /// The device.
+        device: usize,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// NRAS's JWKS could not be fetched or parsed.
+    #[error("device {device}: nras jwks {url}: {reason}")]
+    NrasJwks {
+        /// The device.
+        device: usize,
+        /// The JWKS URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+
+    /// A token names a `kid` that NRAS's JWKS does not hold, even after fetching it again.
+    #[error(
+        "device {device}: nras {token} token is signed with key `{kid}`, which is not in the nras jwks"
+    )]
+    NrasUnknownKid {
+        /// The device.
+        device: usize,
+        /// `overall` or the device token's name (`GPU-0`).
+        token: String,
+        /// The key id.
+        kid: String,
+    },
+
+    /// The JWKS member a token names is not an ES384 (EC P-384) key.
+    #[error("device {device}: nras {token} token key `{kid}` is unusable: {reason}")]
+    NrasKey {
+        /// The device.
+        device: usize,
+        /// `overall` or the device token's name.
+        token: String,
+        /// The key id.
+        kid: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// A token's signature does not verify with the JWKS key it names.
+    #[error("device {device}: nras {token} token signature does not verify")]
+    NrasTokenSignature {
+        /// The device.
+        device: usize,
+        /// `overall` or the device token's name.
+        token: String,
+    },
+
+    /// A token is malformed, not ES384, has no `kid`, is expired or not yet valid.
+    #[error("device {device}: nras {token} token rejected: {reason}")]
+    NrasToken {
+        /// The device.
+        device: usize,
+        /// `overall` or the device token's name.
+        token: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The overall token's `submods` do not bind the device token (missing, other names, or
+    /// a digest other than the device token's SHA-256).
+    #[error("device {device}: nras submods do not bind the {token} token: {reason}")]
+    NrasSubmods {
+        /// The device.
+        device: usize,
+        /// The device token's name.
+        token: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A token's `eat_nonce` is not the nonce sent (or the overall token has none).
+    #[error(
+        "device {device}: nras {token} token eat_nonce does not match the expected report data"
+    )]
+    NrasNonceMismatch {
+        /// The device.
+        device: usize,
+        /// `overall` or the device token's name.
+        token: String,
+    },
+
+    /// NRAS did not confirm that the evidence carries the nonce sent.
+    #[error("device {device}: nras claim `{claim}` is not true")]
+    NrasNonceNotMatched {
+        /// The device.
+        device: usize,
+        /// The claim (`x-nvidia-gpu-attestation-report-nonce-match`).
+        claim: String,
     },
 }

@@ -1,7 +1,15 @@
-//! `nvidia`: local verification of NVIDIA Hopper GPU evidence (verifiers spec §11), the
-//! device class `gpu` that a guest sends as additional evidence beside its CPU TEE.
+//! `nvidia`: verification of NVIDIA GPU evidence (verifiers spec §11), the device class `gpu`
+//! that a guest sends as additional evidence beside its CPU TEE.
 //!
-//! Per device of `device_evidence_list`, in list order (one `(claims, gpu)` entry each):
+//! Two modes, chosen by `verifier_config.nvidia_verifier` ([`NvidiaVerifierConfig`]):
+//! - **Local** (the default, described below): Hopper evidence checked here, no network.
+//! - **Remote** (`{"type":"Remote","verifier_url"?}`): each device's evidence is sent to
+//!   NVIDIA's Remote Attestation Service and its signed answer is checked (`remote.rs`); the
+//!   `gpu` (or `switch`) entry then carries NRAS's claims (`x-nvidia-gpu-*`, `measres`,
+//!   `secboot`, `dbgstat`, ...), the names upstream's `default_gpu` policy reads, plus
+//!   `x-nvidia-overall-att-result` and `report_data`.
+//!
+//! Local mode, per device of `device_evidence_list`, in list order (one `(claims, gpu)` entry each):
 //! 1. [`SpdmReport::parse`]: the SPDM 1.1 GET_MEASUREMENTS request (37 bytes) and response
 //!    (measurement blocks, responder nonce, NVIDIA opaque data with the FWID, 96-byte raw
 //!    ECDSA P-384 signature), every length bounded by the input.
@@ -22,9 +30,11 @@
 //! of the `nvidia` namespace.
 //!
 //! Decisions:
-//! - **Local mode only.** No NRAS, no RIM (reference integrity manifest) fetch, no OCSP: the
-//!   verifier needs no network. Only `HOPPER` devices verify; Blackwell and NVSwitch (`LS10`)
-//!   evidence fails as unsupported rather than being passed through unchecked.
+//! - **Local mode needs no network**: no RIM (reference integrity manifest) fetch, no OCSP.
+//!   Only `HOPPER` devices verify locally; Blackwell and NVSwitch (`LS10`) evidence fails as
+//!   unsupported rather than being passed through unchecked (the remote mode attests them).
+//! - **Remote mode** sends one request per device, as upstream; it needs the expected report
+//!   data (the NRAS nonce) and fails without it. The PPCIE topology entry is not produced.
 //! - **Check order** is chain → signature → FWID → nonce. The chain check includes the
 //!   leaf's key usage, so trustee's `hopper_cert_chain_case4` (whose "leaf" is the BROM CA,
 //!   `keyCertSign` only) fails there; a signing leaf of another GPU fails at the signature.
@@ -36,6 +46,7 @@
 
 mod chain;
 mod error;
+mod remote;
 mod spdm;
 #[cfg(test)]
 mod tests;
@@ -51,11 +62,16 @@ use serde_json::{Map, Value};
 
 pub use chain::{MAX_CHAIN_LEN, NVIDIA_DEVICE_ROOT_PEM, VerifiedLeaf};
 pub use error::NvidiaError;
+pub use remote::{
+    CLAIMS_VERSION, DEFAULT_NRAS_URL, JWKS_PATH, MAX_JWKS_RESPONSE, MAX_NRAS_RESPONSE,
+    NRAS_TIMEOUT, NrasClient, NvidiaVerifierConfig, RemoteConfig, TOKEN_LEEWAY_SECS,
+};
 pub use spdm::{NONCE_LEN, SpdmReport};
 
 use crate::clock::{Clock, SystemClock};
 use crate::{Error, InitDataHash, ReportData, TeeClass, TeeEvidenceClaims, Verifier, binding};
 use chain::{DeviceCert, embedded_root, verify_chain};
+use remote::{DeviceKind, DeviceRequest};
 
 /// Most devices in one evidence (a full PPCIE system has 8 GPUs and 4 switches).
 pub const MAX_DEVICES: usize = 16;
@@ -68,6 +84,8 @@ pub const MAX_CERTIFICATE_TEXT: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct Nvidia {
     clock: Arc<dyn Clock>,
+    /// The NRAS endpoint in remote mode; `None` verifies locally.
+    remote: Option<NrasClient>,
 }
 
 impl Default for Nvidia {
@@ -80,14 +98,39 @@ impl fmt::Debug for Nvidia {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Nvidia")
             .field("clock", &self.clock)
+            .field("remote", &self.remote)
             .finish()
     }
 }
 
 impl Nvidia {
-    /// A verifier that checks certificate validity at `clock`'s time.
+    /// A local-mode verifier that checks certificate validity at `clock`'s time.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self { clock }
+        Self {
+            clock,
+            remote: None,
+        }
+    }
+
+    /// A remote-mode verifier asking `nras`, checking token validity at `clock`'s time.
+    pub fn remote(nras: NrasClient, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            remote: Some(nras),
+        }
+    }
+
+    /// The verifier `verifier_config.nvidia_verifier` asks for (local when absent).
+    pub fn from_config(
+        table: Option<&Map<String, Value>>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
+        match NvidiaVerifierConfig::from_table(table)? {
+            NvidiaVerifierConfig::Local => Ok(Self::new(clock)),
+            NvidiaVerifierConfig::Remote(config) => {
+                Ok(Self::remote(NrasClient::new(&config)?, clock))
+            }
+        }
     }
 }
 
@@ -102,18 +145,16 @@ impl Verifier for Nvidia {
         // A GPU cannot bind init data (module docs).
         let _ = expected_init_data_hash;
         let now = self.clock.now();
+        if let Some(nras) = &self.remote {
+            return Ok(verify_remote(evidence, expected_report_data, nras, now).await?);
+        }
         let root = embedded_root()?;
         Ok(verify(evidence, expected_report_data, root, now)?)
     }
 }
 
-/// Verifies every device of `evidence` against `root` at `now`; one `gpu` entry per device.
-fn verify(
-    evidence: &Value,
-    expected_report_data: &ReportData,
-    root: &DeviceCert,
-    now: u64,
-) -> Result<Vec<(TeeEvidenceClaims, TeeClass)>, NvidiaError> {
+/// The evidence JSON with its device count checked.
+fn parse_evidence(evidence: &Value) -> Result<NvidiaEvidence, NvidiaError> {
     let evidence =
         NvidiaEvidence::deserialize(evidence).map_err(|err| NvidiaError::EvidenceJson {
             reason: err.to_string(),
@@ -125,6 +166,65 @@ fn verify(
             max: MAX_DEVICES,
         });
     }
+    Ok(evidence)
+}
+
+/// Remote mode: every device attested by NRAS in list order; one `gpu`/`switch` entry each.
+async fn verify_remote(
+    evidence: &Value,
+    expected_report_data: &ReportData,
+    nras: &NrasClient,
+    now: u64,
+) -> Result<Vec<(TeeEvidenceClaims, TeeClass)>, NvidiaError> {
+    let evidence = parse_evidence(evidence)?;
+    let ReportData::Value(expected) = expected_report_data else {
+        return Err(NvidiaError::RemoteReportDataMissing { device: 0 });
+    };
+    let nonce = binding::regularize::<NONCE_LEN>(expected);
+    let mut entries = Vec::with_capacity(evidence.device_evidence_list.len());
+    for (device, entry) in evidence.device_evidence_list.iter().enumerate() {
+        let (kind, arch) = DeviceKind::from_arch(&entry.arch).ok_or_else(|| {
+            NvidiaError::RemoteUnsupportedArch {
+                device,
+                arch: entry.arch.clone(),
+            }
+        })?;
+        let report = decode_evidence(&entry.evidence, device)?;
+        if entry.certificate.len() > MAX_CERTIFICATE_TEXT {
+            return Err(NvidiaError::TooLarge {
+                device,
+                field: "certificate",
+                len: entry.certificate.len(),
+                max: MAX_CERTIFICATE_TEXT,
+            });
+        }
+        let request = DeviceRequest {
+            kind,
+            arch,
+            evidence: &report,
+            certificate: entry.certificate.trim(),
+            nonce: &nonce,
+        };
+        let mut claims = nras.attest(&request, device, now).await?;
+        // NRAS confirmed the evidence carries this nonce; named as in local mode.
+        claims.insert("report_data".into(), Value::String(hex::encode(nonce)));
+        let class = match kind {
+            DeviceKind::Gpu => TeeClass::Gpu,
+            DeviceKind::Switch => TeeClass::Switch,
+        };
+        entries.push((TeeEvidenceClaims::new(claims), class));
+    }
+    Ok(entries)
+}
+
+/// Verifies every device of `evidence` against `root` at `now`; one `gpu` entry per device.
+fn verify(
+    evidence: &Value,
+    expected_report_data: &ReportData,
+    root: &DeviceCert,
+    now: u64,
+) -> Result<Vec<(TeeEvidenceClaims, TeeClass)>, NvidiaError> {
+    let evidence = parse_evidence(evidence)?;
     evidence
         .device_evidence_list
         .iter()
