@@ -8,7 +8,8 @@
 //!   semantics: quote signature by the attestation key, QE report signature by the PCK key and
 //!   its binding to the attestation key, PCK chain to the embedded Intel SGX Root CA
 //!   (`roots/intel/`), PCK and Root CA CRLs, TCB Info and QE Identity signatures over their
-//!   exact text, FMSPC / PCE-ID, TCB level (platform, TDX module, QE) and status. Certificates
+//!   exact text, FMSPC / PCE-ID, TCB level (platform, TDX module, QE) and status, including
+//!   QVL's `TDRelaunchAdvised*` for TD 1.5 bodies (see `status.rs`). Certificates
 //!   outside their validity fail; collateral past `nextUpdate` is reported in
 //!   [`VerifiedQuote::collateral_expired`], not fatal. Debug TDs/enclaves and a non-zero
 //!   `mr_servicetd` are not rejected: they are claims for policy, as upstream.
@@ -22,6 +23,7 @@
 mod error;
 pub mod pck;
 pub mod quote;
+mod status;
 pub mod tcb;
 mod verify;
 mod x509;

@@ -2,5 +2,6 @@
 
 mod pck_and_tcb;
 mod quote_parse;
+mod relaunch;
 mod verify_negative;
 mod verify_samples;

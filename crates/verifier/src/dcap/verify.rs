@@ -13,8 +13,9 @@ use time::OffsetDateTime;
 
 use super::error::{CertRole, CrlKind, DcapError, SignedCollateral};
 use super::pck::{PckExtension, SGX_EXTENSION};
-use super::quote::{Quote, TdReport10};
-use super::tcb::{QeIdentity, SvnLevel, TcbInfo, TcbStatus, TdxModule, converge, match_svn_level};
+use super::quote::Quote;
+use super::status::evaluate;
+use super::tcb::{QeIdentity, TcbInfo, TcbStatus};
 use super::x509::{DcapCert, VerifiedCrl, check_pinned_root_der, check_window, intel_root};
 use crate::collateral::intel::{CollateralRequest, DcapCollateral, DcapTee, PckCa};
 
@@ -277,47 +278,15 @@ pub fn verify_with_collateral(
         });
     }
 
-    // Platform TCB level (+ TDX module), then the QE.
-    let td = quote.body.td_report();
-    let platform = tcb_info
-        .match_platform_level(
-            &pck.tcb_components,
-            pck.pce_svn,
-            td.map(|td| &td.tee_tcb_svn),
-        )
-        .ok_or(DcapError::TcbLevelNotFound)?;
-    reject(platform.status, "platform")?;
-    let mut status = platform.status;
-    let mut advisory_ids = platform.advisory_ids.clone();
-    let mut dates = vec![platform.tcb_date.as_str()];
-
-    let module = match td {
-        Some(td) => check_tdx_module(tcb_info, td)?,
-        None => None,
-    };
-    if let Some(level) = module {
-        reject(level.status, "tdx module")?;
-        status = converge(status, level.status);
-        merge(&mut advisory_ids, &level.advisory_ids);
-        dates.push(&level.tcb_date);
-    }
-
-    let qe = check_qe_identity(qe_identity, &quote)?;
-    reject(qe.status, "qe")?;
-    status = converge(status, qe.status);
-    merge(&mut advisory_ids, &qe.advisory_ids);
-    dates.push(&qe.tcb_date);
-    reject(status, "platform")?;
-
-    // RFC 3339 UTC dates of one format compare as text; pick by parsed time anyway.
-    let tcb_date = dates
-        .into_iter()
-        .min_by_key(|date| {
-            OffsetDateTime::parse(date, &time::format_description::well_known::Rfc3339)
-                .map(OffsetDateTime::unix_timestamp)
-                .unwrap_or(i64::MAX)
-        })
-        .map(str::to_owned);
+    // Platform TCB level (+ TDX module, TD relaunch), then the QE.
+    let evaluation = evaluate(
+        tcb_info,
+        qe_identity,
+        &pck.tcb_components,
+        pck.pce_svn,
+        &quote.body,
+        &quote.qe_report,
+    )?;
 
     let (earliest_issue, latest_issue, earliest_expiration) =
         supplemental_dates(&[leaf, pck_ca_cert, root], collateral);
@@ -327,15 +296,15 @@ pub fn verify_with_collateral(
         .unwrap_or([0; 48]);
 
     Ok(VerifiedQuote {
-        tcb_status: status,
-        advisory_ids,
+        tcb_status: evaluation.status,
+        advisory_ids: evaluation.advisory_ids,
         fmspc: pck.fmspc,
         pck_ca,
         collateral_expired: collateral.expired_at(now_unix),
-        tcb_date,
-        platform_tcb_status: platform.status,
-        tdx_module_tcb_status: module.map(|level| level.status),
-        qe_tcb_status: qe.status,
+        tcb_date: evaluation.tcb_date,
+        platform_tcb_status: evaluation.platform.status,
+        tdx_module_tcb_status: evaluation.module.map(|level| level.status),
+        qe_tcb_status: evaluation.qe.status,
         earliest_issue_date: datetime(earliest_issue),
         latest_issue_date: datetime(latest_issue),
         earliest_expiration_date: datetime(earliest_expiration),
@@ -433,101 +402,6 @@ fn check_qe_report_binding(quote: &Quote) -> Result<(), DcapError> {
         return Err(DcapError::QeReportBinding);
     }
     Ok(())
-}
-
-/// The TDX module: for major version 0 the `tdxModule` signer/attributes; otherwise the
-/// identity `TDX_<major>` (signer, attributes, level by the module's minor SVN).
-fn check_tdx_module<'a>(
-    tcb_info: &'a TcbInfo,
-    td: &TdReport10,
-) -> Result<Option<&'a SvnLevel>, DcapError> {
-    let major = td.tee_tcb_svn[1];
-    let id = format!("TDX_{major:02X}");
-    let mismatch = |reason| DcapError::TdxModuleMismatch {
-        id: id.clone(),
-        reason,
-    };
-    if major == 0 {
-        if let Some(module) = &tcb_info.tdx_module {
-            check_module_signer(module, td).map_err(mismatch)?;
-        }
-        return Ok(None);
-    }
-    let identity = tcb_info
-        .tdx_module_identities
-        .iter()
-        .find(|identity| identity.id.eq_ignore_ascii_case(&id))
-        .ok_or_else(|| mismatch("no such module identity in the tcb info"))?;
-    check_module_signer(&identity.module, td).map_err(mismatch)?;
-    let level = match_svn_level(&identity.levels, u16::from(td.tee_tcb_svn[0]))
-        .ok_or_else(|| mismatch("module svn below every module tcb level"))?;
-    Ok(Some(level))
-}
-
-fn check_module_signer(module: &TdxModule, td: &TdReport10) -> Result<(), &'static str> {
-    if module.mrsigner != td.mrsigner_seam {
-        return Err("mrsigner_seam");
-    }
-    let masked = |bytes: &[u8; 8]| -> [u8; 8] {
-        let mut out = [0; 8];
-        for ((o, b), m) in out.iter_mut().zip(bytes).zip(&module.attributes_mask) {
-            *o = b & m;
-        }
-        out
-    };
-    if masked(&td.seam_attributes) != masked(&module.attributes) {
-        return Err("seam_attributes");
-    }
-    Ok(())
-}
-
-/// The QE report against the QE Identity: identity fields, then the level by ISVSVN.
-fn check_qe_identity<'a>(
-    identity: &'a QeIdentity,
-    quote: &Quote,
-) -> Result<&'a SvnLevel, DcapError> {
-    let qe = &quote.qe_report;
-    let mismatch = |field| DcapError::QeIdentityMismatch { field };
-    if qe.mr_signer != identity.mrsigner {
-        return Err(mismatch("mrsigner"));
-    }
-    if qe.isv_prod_id != identity.isv_prod_id {
-        return Err(mismatch("isvprodid"));
-    }
-    if qe.misc_select & identity.miscselect_mask != identity.miscselect & identity.miscselect_mask {
-        return Err(mismatch("miscselect"));
-    }
-    let attributes_match = qe
-        .attributes
-        .iter()
-        .zip(&identity.attributes)
-        .zip(&identity.attributes_mask)
-        .all(|((have, want), mask)| have & mask == want & mask);
-    if !attributes_match {
-        return Err(mismatch("attributes"));
-    }
-    match_svn_level(&identity.levels, qe.isv_svn).ok_or(DcapError::QeTcbLevelNotFound {
-        isv_svn: qe.isv_svn,
-    })
-}
-
-fn reject(status: TcbStatus, component: &'static str) -> Result<(), DcapError> {
-    if status.is_accepted() {
-        Ok(())
-    } else {
-        Err(DcapError::TcbStatusRejected {
-            component,
-            status: status.to_string(),
-        })
-    }
-}
-
-fn merge(into: &mut Vec<String>, more: &[String]) {
-    for id in more {
-        if !into.contains(id) {
-            into.push(id.clone());
-        }
-    }
 }
 
 /// (earliest issue, latest issue, earliest expiration) over the PCK chain, the collateral's

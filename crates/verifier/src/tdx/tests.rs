@@ -419,3 +419,30 @@ async fn collateral_for_another_platform_fails_naming_the_fmspc() {
         .unwrap_err();
     assert!(err.to_string().starts_with("fmspc mismatch"), "{err}");
 }
+
+#[test]
+fn relaunch_statuses_reach_the_tcb_status_claim_with_qvls_strings() {
+    // The status itself is computed in `dcap` (its relaunch tests); here: the claim names it.
+    let quote = crate::dcap::Quote::parse(&shared("evidence/tdx/tdx_quote_4.dat")).unwrap();
+    let bundle = shared("collateral/intel/bundles/tdx_quote_4.dcap-qvl.json");
+    let collateral =
+        DcapCollateral::from_dcap_qvl_json(std::str::from_utf8(&bundle).unwrap()).unwrap();
+    let now = time::OffsetDateTime::from_unix_timestamp(QUOTE_4_TIME as i64).unwrap();
+    let mut verified = crate::dcap::verify(quote, &collateral, now).unwrap();
+    for (status, claim) in [
+        (
+            crate::dcap::TcbStatus::TdRelaunchAdvised,
+            "TDRelaunchAdvised",
+        ),
+        (
+            crate::dcap::TcbStatus::TdRelaunchAdvisedConfigurationNeeded,
+            "TDRelaunchAdvisedConfigurationNeeded",
+        ),
+    ] {
+        verified.tcb_status = status;
+        let mut claims = serde_json::Map::new();
+        common::insert_dcap_claims(&verified, &mut claims);
+        assert_eq!(claims["tcb_status"], claim);
+        assert!(status.is_accepted(), "{claim} is an accepted QVL result");
+    }
+}
