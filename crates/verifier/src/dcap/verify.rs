@@ -24,7 +24,8 @@ use crate::collateral::intel::{CollateralRequest, DcapCollateral, DcapTee, PckCa
 pub struct VerifiedQuote {
     /// The quote that verified.
     pub quote: Quote,
-    /// The converged TCB status (platform, TDX module and QE), Intel's strings via `Display`.
+    /// The converged TCB status (platform, TDX module, TD relaunch for TD 1.5 bodies, QE),
+    /// Intel's strings via `Display`.
     pub tcb_status: TcbStatus,
     /// Advisory ids of the matched levels (platform first, then module and QE, no repeats).
     pub advisory_ids: Vec<String>,
