@@ -807,3 +807,17 @@ fn nvidia_verifier_config_is_checked_when_the_verifier_is_created() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_jwks_member_that_is_not_an_es384_key_is_unusable() {
+    let nras = MockNras::start().await;
+    let key = Arc::clone(&nras.state.signer.lock().unwrap());
+    let mut jwk = key.jwk();
+    jwk["alg"] = json!("ES256");
+    *nras.state.jwks.lock().unwrap() = json!({"keys": [jwk]});
+    let err = nras.evaluate_err(&evidence()).await;
+    assert!(
+        matches!(&err, NvidiaError::NrasKey { token, kid, reason, .. } if token == "overall" && *kid == key.kid && reason.contains("ES256")),
+        "{err}"
+    );
+}
