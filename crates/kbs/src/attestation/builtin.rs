@@ -133,165 +133,65 @@ mod tests {
     //! The builtin AS over a remote RVPS (`rvps_config.type = "GrpcRemote"`): how the RVPS's
     //! failures reach a KBS client.
 
-    use std::sync::Arc;
-
-    use axum::http::{StatusCode, header};
-    use base64::Engine as _;
-    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use axum::http::StatusCode;
     use serde_json::json;
 
     use super::*;
-    use crate::attestation::tests::{auth_attest, kbs_from_toml, send};
-    use crate::error::{PROBLEM_TYPE_PREFIX, RVPS_UNAVAILABLE_TYPE};
-
-    /// A KBS with the builtin AS reading reference values from the RVPS at `rvps`.
-    async fn kbs_over_remote_rvps(rvps: std::net::SocketAddr) -> crate::app::AppState {
-        let text = format!(
-            r#"
-[http_server]
-insecure_http = true
-[attestation_token]
-insecure_header_jwk = true
-[attestation_service]
-type = "coco_as_builtin"
-[attestation_service.rvps_config]
-type = "GrpcRemote"
-address = "http://{rvps}"
-[admin]
-authorization_mode = "InsecureAllowAll"
-[[plugins]]
-name = "resource"
-storage_backend_type = "kvstorage"
-"#
-        );
-        kbs_from_toml(&text).await
-    }
-
-    /// An RVPS served on `listener` over `provider` until the sender is used.
-    fn serve_rvps(
-        listener: tokio::net::TcpListener,
-        provider: Arc<dyn rvps::ReferenceValueProvider>,
-    ) -> (
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
-    ) {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(rvps::grpc::serve(listener, provider, async {
-            let _ = stopped.await;
-        }));
-        (stop, server)
-    }
-
-    async fn get_secret(state: &crate::app::AppState, cookie: &str) -> StatusCode {
-        let uri = "/kbs/v0/resource/default/test/secret";
-        send(state, "GET", uri, Some(cookie), String::new()).await.0
-    }
+    use crate::attestation::tests::{
+        assert_reference_value_calls_rvps_unavailable, assert_unavailable, attest_ok, auth_attest,
+        get_secret, kbs_builtin_over_rvps, loopback, memory_rvps, sample_message, send, serve_rvps,
+        store_secret,
+    };
+    use crate::error::RVPS_UNAVAILABLE_TYPE;
 
     #[tokio::test]
     async fn attest_while_the_remote_rvps_is_down_is_a_503_and_works_once_it_returns() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let provider: Arc<dyn rvps::ReferenceValueProvider> = Arc::new(rvps::BuiltinRvps::new(
-            Arc::new(storage::memory::MemoryStore::new()),
-        ));
-        let (stop, server) = serve_rvps(listener, Arc::clone(&provider));
-        let state = kbs_over_remote_rvps(addr).await;
-        let allow = URL_SAFE_NO_PAD.encode("package policy\ndefault allow := true\n");
-        for (uri, body) in [
-            (
-                "/kbs/v0/resource-policy",
-                json!({ "policy": allow }).to_string(),
-            ),
-            ("/kbs/v0/resource/default/test/secret", "s3cret".to_owned()),
-        ] {
-            let (status, problem, _) = send(&state, "POST", uri, None, body).await;
-            assert_eq!(status, StatusCode::OK, "{uri}: {problem}");
-        }
+        let provider = memory_rvps();
+        let rvps = serve_rvps(loopback(), Arc::clone(&provider)).await;
+        let addr = rvps.addr;
+        let state = kbs_builtin_over_rvps(addr).await;
+        store_secret(&state).await;
         let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
-        let ((status, body, _), _) = auth_attest(&state, &key).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        attest_ok(&state, &key).await;
 
-        stop.send(()).unwrap();
-        server.await.unwrap().unwrap();
-        let ((status, problem, headers), cookie) = auth_attest(&state, &key).await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
-        assert_eq!(
-            problem["type"],
-            format!("{PROBLEM_TYPE_PREFIX}{RVPS_UNAVAILABLE_TYPE}")
+        rvps.stop().await;
+        let (answer, cookie) = auth_attest(&state, &key).await;
+        assert_unavailable(
+            "/attest",
+            &answer,
+            RVPS_UNAVAILABLE_TYPE,
+            &[
+                "the reference value provider is unavailable",
+                &format!("rvps at http://{addr} is unreachable"),
+            ],
         );
-        let detail = problem["detail"].as_str().unwrap();
-        assert!(
-            detail.contains("the reference value provider is unavailable"),
-            "{detail}"
-        );
-        assert!(
-            detail.contains(&format!("rvps at http://{addr} is unreachable")),
-            "{detail}"
-        );
-        assert_eq!(headers[header::RETRY_AFTER], "5");
         // nothing was stored for the session: it has no token to present
-        assert_eq!(get_secret(&state, &cookie).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            get_secret(&state, &cookie).await.0,
+            StatusCode::UNAUTHORIZED
+        );
 
         // the RVPS is back on its address: the client re-runs /auth and /attest
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        let (stop, server) = serve_rvps(listener, provider);
-        let ((status, body, _), cookie) = auth_attest(&state, &key).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        let rvps = serve_rvps(addr, provider).await;
+        let (body, cookie) = attest_ok(&state, &key).await;
         assert!(body["token"].is_string(), "{body}");
-        assert_eq!(get_secret(&state, &cookie).await, StatusCode::OK);
-        stop.send(()).unwrap();
-        server.await.unwrap().unwrap();
+        assert_eq!(get_secret(&state, &cookie).await.0, StatusCode::OK);
+        rvps.stop().await;
     }
 
     #[tokio::test]
     async fn a_remote_rvps_that_is_down_is_a_503_naming_the_rvps() {
         // the AS checks the RVPS at start-up, so it runs first and goes away afterwards
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let provider = Arc::new(rvps::BuiltinRvps::new(Arc::new(
-            storage::memory::MemoryStore::new(),
-        )));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(rvps::grpc::serve(listener, provider, async {
-            let _ = stopped.await;
-        }));
-        let state = kbs_over_remote_rvps(addr).await;
-        let payload = STANDARD.encode(json!({"svn": ["1"]}).to_string());
-        let message = json!({"version": "0.1.0", "type": "sample", "payload": payload});
-        let (status, _, _) = send(
-            &state,
-            "POST",
-            "/kbs/v0/reference-value",
-            None,
-            message.to_string(),
-        )
-        .await;
+        let rvps = serve_rvps(loopback(), memory_rvps()).await;
+        let addr = rvps.addr;
+        let state = kbs_builtin_over_rvps(addr).await;
+        let message = sample_message("svn", &json!(["1"]));
+        let (status, _, _) = send(&state, "POST", "/kbs/v0/reference-value", None, message).await;
         assert_eq!(status, StatusCode::OK);
-        stop.send(()).unwrap();
-        server.await.unwrap().unwrap();
+        rvps.stop().await;
 
-        for (method, uri, body) in [
-            ("POST", "/kbs/v0/reference-value", message.to_string()),
-            ("GET", "/kbs/v0/reference-value/svn", String::new()),
-            ("DELETE", "/kbs/v0/reference-value/svn", String::new()),
-        ] {
-            let (status, problem, headers) = send(&state, method, uri, None, body).await;
-            assert_eq!(
-                status,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "{method} {uri}: {problem}"
-            );
-            assert_eq!(
-                problem["type"],
-                format!("{PROBLEM_TYPE_PREFIX}{RVPS_UNAVAILABLE_TYPE}")
-            );
-            let detail = problem["detail"].as_str().unwrap();
-            assert!(
-                detail.contains(&format!("rvps at http://{addr} is unreachable")),
-                "{detail}"
-            );
-            assert_eq!(headers[header::RETRY_AFTER], "5");
-        }
+        let needle = format!("rvps at http://{addr} is unreachable");
+        assert_reference_value_calls_rvps_unavailable(&state, &needle).await;
     }
 
     #[test]

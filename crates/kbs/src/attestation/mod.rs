@@ -339,8 +339,16 @@ mod tests {
         CompositeEvidence, InitData as WireInitData, RuntimeData as WireRuntimeData, TeePubKey,
     };
 
+    use std::future::Future;
+    use std::net::SocketAddr;
+    use std::pin::Pin;
+    use std::sync::Arc;
+
     use axum::body::Body;
     use axum::http::{Request, StatusCode, header};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use tokio::net::TcpListener;
+    use tokio::sync::oneshot;
     use tower::ServiceExt as _;
 
     use super::*;
@@ -438,6 +446,230 @@ mod tests {
                 additional_evidence: additional.into(),
             },
         }
+    }
+
+    /// One answer of the KBS router: the status, the body as JSON and the headers.
+    pub(super) type Answer = (StatusCode, Value, axum::http::HeaderMap);
+
+    /// The TOML of a KBS on plain HTTP that accepts tokens with a header JWK, lets every admin
+    /// call through and stores resources in memory, with `attestation_service` as the body of
+    /// its `[attestation_service]` table.
+    pub(super) fn kbs_toml(attestation_service: &str) -> String {
+        format!(
+            r#"
+[http_server]
+insecure_http = true
+[attestation_token]
+insecure_header_jwk = true
+[attestation_service]
+{attestation_service}
+[admin]
+authorization_mode = "InsecureAllowAll"
+[[plugins]]
+name = "resource"
+storage_backend_type = "kvstorage"
+"#
+        )
+    }
+
+    /// A KBS with the builtin AS reading reference values from the RVPS at `rvps`.
+    pub(super) async fn kbs_builtin_over_rvps(rvps: SocketAddr) -> crate::app::AppState {
+        kbs_from_toml(&kbs_toml(&format!(
+            r#"type = "coco_as_builtin"
+[attestation_service.rvps_config]
+type = "GrpcRemote"
+address = "http://{rvps}""#
+        )))
+        .await
+    }
+
+    /// Where [`store_secret`] stores the secret.
+    const SECRET_URI: &str = "/kbs/v0/resource/default/test/secret";
+
+    /// Stores `s3cret` at [`SECRET_URI`] under a resource policy that allows every attested
+    /// session; neither needs the AS.
+    pub(super) async fn store_secret(state: &crate::app::AppState) {
+        let allow = URL_SAFE_NO_PAD.encode("package policy\ndefault allow := true\n");
+        for (uri, body) in [
+            (
+                "/kbs/v0/resource-policy",
+                json!({ "policy": allow }).to_string(),
+            ),
+            (SECRET_URI, "s3cret".to_owned()),
+        ] {
+            let (status, problem, _) = send(state, "POST", uri, None, body).await;
+            assert_eq!(status, StatusCode::OK, "{uri}: {problem}");
+        }
+    }
+
+    /// The secret [`store_secret`] stored, read with the session `cookie`: the status and the
+    /// body (the JWE when it is released).
+    pub(super) async fn get_secret(
+        state: &crate::app::AppState,
+        cookie: &str,
+    ) -> (StatusCode, Value) {
+        let (status, body, _) = send(state, "GET", SECRET_URI, Some(cookie), String::new()).await;
+        (status, body)
+    }
+
+    /// [`auth_attest`] that must succeed; returns the `/attest` body (with the token) and the
+    /// cookie.
+    pub(super) async fn attest_ok(
+        state: &crate::app::AppState,
+        key: &jose::TeeKeyPair,
+    ) -> (Value, String) {
+        let ((status, body, _), cookie) = auth_attest(state, key).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (body, cookie)
+    }
+
+    /// Asserts that `answer` is a problem with `status` and type `problem_type` (the name after
+    /// [`crate::error::PROBLEM_TYPE_PREFIX`]) whose detail contains every one of `needles`;
+    /// `what` names the call in failure messages.
+    pub(super) fn assert_problem(
+        what: &str,
+        answer: &Answer,
+        status: StatusCode,
+        problem_type: &str,
+        needles: &[&str],
+    ) {
+        let (actual, problem, _) = answer;
+        assert_eq!(*actual, status, "{what}: {problem}");
+        assert_eq!(
+            problem["type"],
+            format!("{}{problem_type}", crate::error::PROBLEM_TYPE_PREFIX),
+            "{what}"
+        );
+        let detail = problem["detail"].as_str().unwrap();
+        for needle in needles {
+            assert!(detail.contains(needle), "{what}: {detail}");
+        }
+    }
+
+    /// [`assert_problem`] for a 503 (`problem_type` is the AS's or the RVPS's unavailability),
+    /// which tells the client when to retry.
+    pub(super) fn assert_unavailable(
+        what: &str,
+        answer: &Answer,
+        problem_type: &str,
+        needles: &[&str],
+    ) {
+        assert_problem(
+            what,
+            answer,
+            StatusCode::SERVICE_UNAVAILABLE,
+            problem_type,
+            needles,
+        );
+        assert_eq!(answer.2[header::RETRY_AFTER], "5", "{what}");
+    }
+
+    /// A `sample` register message setting reference value `name` to `values`.
+    pub(super) fn sample_message(name: &str, values: &Value) -> String {
+        let payload = STANDARD.encode(json!({ name: values }).to_string());
+        json!({"version": "0.1.0", "type": "sample", "payload": payload}).to_string()
+    }
+
+    /// Asserts that registering, reading and deleting reference value `svn` are each a 503
+    /// `ReferenceValueProviderUnavailable` whose detail contains `needle`.
+    pub(super) async fn assert_reference_value_calls_rvps_unavailable(
+        state: &crate::app::AppState,
+        needle: &str,
+    ) {
+        let svn = "/kbs/v0/reference-value/svn";
+        for (method, uri, body) in [
+            (
+                "POST",
+                "/kbs/v0/reference-value",
+                sample_message("svn", &json!(["1"])),
+            ),
+            ("GET", svn, String::new()),
+            ("DELETE", svn, String::new()),
+        ] {
+            let answer = send(state, method, uri, None, body).await;
+            assert_unavailable(
+                &format!("{method} {uri}"),
+                &answer,
+                crate::error::RVPS_UNAVAILABLE_TYPE,
+                &[needle],
+            );
+        }
+    }
+
+    /// An ephemeral loopback address to bind.
+    pub(super) fn loopback() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    }
+
+    /// What a server spawned by [`Served::spawn`] waits on to shut down.
+    pub(super) type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    /// A server running in process on a bound address until stopped.
+    pub(super) struct Served<E> {
+        /// Where it listens.
+        pub(super) addr: SocketAddr,
+        shutdown: oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<Result<(), E>>,
+    }
+
+    impl<E: std::fmt::Debug + Send + 'static> Served<E> {
+        /// Binds `addr` and spawns `serve` on the listener with the shutdown signal.
+        pub(super) async fn spawn<F>(
+            addr: SocketAddr,
+            serve: impl FnOnce(TcpListener, Shutdown) -> F,
+        ) -> Self
+        where
+            F: Future<Output = Result<(), E>> + Send + 'static,
+        {
+            let listener = TcpListener::bind(addr).await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (shutdown, stop) = oneshot::channel::<()>();
+            let task = tokio::spawn(serve(
+                listener,
+                Box::pin(async {
+                    let _ = stop.await;
+                }),
+            ));
+            Self {
+                addr,
+                shutdown,
+                task,
+            }
+        }
+
+        /// Stops accepting and closes every connection, as a stopped server does, and waits
+        /// until it has stopped without an error.
+        pub(super) async fn stop(self) {
+            let _ = self.shutdown.send(());
+            tokio::time::timeout(std::time::Duration::from_secs(10), self.task)
+                .await
+                .expect("server did not stop")
+                .unwrap()
+                .unwrap();
+        }
+
+        /// Ends the server at once, without a graceful shutdown.
+        pub(super) fn abort(self) {
+            self.task.abort();
+        }
+    }
+
+    /// An RVPS keeping its reference values in memory.
+    pub(super) fn memory_rvps() -> Arc<dyn rvps::ReferenceValueProvider> {
+        Arc::new(rvps::BuiltinRvps::new(Arc::new(
+            storage::memory::MemoryStore::new(),
+        )))
+    }
+
+    /// `provider` served as an RVPS over gRPC on `addr`.
+    pub(super) async fn serve_rvps(
+        addr: SocketAddr,
+        provider: Arc<dyn rvps::ReferenceValueProvider>,
+    ) -> Served<tonic::transport::Error> {
+        Served::spawn(addr, |listener, shutdown| {
+            rvps::grpc::serve(listener, provider, shutdown)
+        })
+        .await
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use prost::Message as _;
@@ -25,11 +25,15 @@ use protos::reference::{
 };
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 use super::*;
 use crate::attestation::ErrorKind;
-use crate::attestation::tests::{attestation, auth_attest, kbs_from_toml, send};
+use crate::attestation::tests::{
+    Served, assert_problem, assert_reference_value_calls_rvps_unavailable, assert_unavailable,
+    attest_ok, attestation, auth_attest, get_secret, kbs_builtin_over_rvps, kbs_from_toml,
+    kbs_toml, loopback, memory_rvps, sample_message, send, serve_rvps, store_secret,
+};
+use crate::error::{AS_UNAVAILABLE_TYPE, RVPS_UNAVAILABLE_TYPE};
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -469,6 +473,35 @@ impl FakeAs {
         };
         Ok(jose::jwt::sign(&self.signer, &extras, &claims).unwrap())
     }
+
+    /// Serves plaintext gRPC on an ephemeral loopback port.
+    async fn serve(&self) -> Served<tonic::transport::Error> {
+        self.serve_on(loopback()).await
+    }
+
+    /// Serves plaintext gRPC on `addr`; stopping it closes every connection (GOAWAY), as a
+    /// stopped `grpc-as` does.
+    async fn serve_on(&self, addr: SocketAddr) -> Served<tonic::transport::Error> {
+        let fake = self.clone();
+        Served::spawn(addr, |listener, shutdown| {
+            tonic::transport::Server::builder()
+                .add_service(AttestationServiceServer::new(fake.clone()))
+                .add_service(ReferenceValueProviderServiceServer::new(fake))
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener),
+                    shutdown,
+                )
+        })
+        .await
+    }
+
+    /// Serves gRPC over TLS with `testdata/tls/server.crt` on `addr`.
+    async fn serve_tls_on(&self, addr: SocketAddr) -> Served<std::io::Error> {
+        let router = tonic::service::Routes::new(AttestationServiceServer::new(self.clone()))
+            .add_service(ReferenceValueProviderServiceServer::new(self.clone()))
+            .into_axum_router();
+        serve_tls(addr, router).await
+    }
 }
 
 #[async_trait]
@@ -612,69 +645,90 @@ fn rvps_down_status() -> Status {
     )
 }
 
-/// A fake AS serving on a loopback port until stopped.
-struct Running {
-    addr: SocketAddr,
-    shutdown: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn start(fake: &FakeAs, addr: SocketAddr) -> Self {
-        let listener = TcpListener::bind(addr).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let fake = fake.clone();
-        let task = tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .add_service(AttestationServiceServer::new(fake.clone()))
-                .add_service(ReferenceValueProviderServiceServer::new(fake))
-                .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(listener),
-                    async {
-                        let _ = stop.await;
-                    },
-                )
-                .await
-                .unwrap();
-        });
-        Self {
-            addr,
-            shutdown,
-            task,
-        }
-    }
-
-    /// Stops accepting and closes every connection (GOAWAY), as a stopped `grpc-as` does.
-    async fn stop(self) {
-        let _ = self.shutdown.send(());
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("fake AS did not stop")
-            .unwrap();
-    }
-}
-
 /// A loopback address nothing listens on.
 async fn dead_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = TcpListener::bind(loopback()).await.unwrap();
     listener.local_addr().unwrap()
 }
 
+/// Settings for the AS at `as_addr`, checked against `ca_cert` when it is `https://`.
+fn settings(as_addr: String, ca_cert: Option<PathBuf>) -> GrpcSettings {
+    GrpcSettings {
+        as_addr,
+        ca_cert,
+        pool_size: 2,
+        request_timeout: Duration::from_secs(30),
+    }
+}
+
+/// A backend for the plaintext AS at `addr`.
 fn backend(addr: SocketAddr, pool_size: usize, timeout: Duration) -> GrpcBackend {
     GrpcBackend::new(&GrpcSettings {
-        as_addr: format!("http://{addr}"),
-        ca_cert: None,
         pool_size,
         request_timeout: timeout,
+        ..settings(format!("http://{addr}"), None)
     })
     .unwrap()
+}
+
+/// One evaluation of the sample evidence through `backend`.
+async fn verify_sample(backend: &GrpcBackend) -> Result<String, Error> {
+    backend
+        .verify(Tee::Sample, &attestation("", None), "n")
+        .await
+}
+
+/// The error of one evaluation through `backend`, which must be a 503-kind unavailability.
+async fn unavailable(backend: &GrpcBackend) -> String {
+    let err = verify_sample(backend).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+    err.to_string()
+}
+
+/// Asserts that `backend`, whose AS is down, serves once `start` brings the AS up on its
+/// address (every pooled channel connects), is unavailable once it stops after connections were
+/// made, and serves again once it is back.
+async fn assert_serves_whenever_the_as_is_up<E, F>(backend: &GrpcBackend, start: impl Fn() -> F)
+where
+    E: std::fmt::Debug + Send + 'static,
+    F: std::future::Future<Output = Served<E>>,
+{
+    let server = start().await;
+    for _ in 0..4 {
+        verify_sample(backend).await.unwrap();
+    }
+    server.stop().await;
+    unavailable(backend).await;
+    let server = start().await;
+    verify_sample(backend).await.unwrap();
+    server.stop().await;
+}
+
+/// Registers reference value `svn` through `backend` and reads it back.
+async fn assert_register_then_query(backend: &GrpcBackend) {
+    backend
+        .register_reference_value(&sample_message("svn", &json!(["1"])))
+        .await
+        .unwrap();
+    assert_eq!(
+        backend.query_reference_value("svn").await.unwrap(),
+        Some(json!(["1"]))
+    );
+}
+
+/// Asks `backend` for an SE challenge, whose nonce comes from the AS; returns it and what was
+/// offered.
+async fn se_challenge(backend: &GrpcBackend) -> (Challenge, Value) {
+    let offered = json!({"supported-hash-algorithms": ["sha512"]});
+    let c = backend.generate_challenge(Tee::Se, &offered).await.unwrap();
+    assert_eq!(c.nonce, r#"{"se":"challenge"}"#);
+    (c, offered)
 }
 
 #[tokio::test]
 async fn every_call_reaches_the_fake_as_as_specified() {
     let fake = FakeAs::new();
-    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let server = fake.serve().await;
     let backend = backend(server.addr, 3, Duration::from_secs(30));
     let attestation = attestation("", Some(("toml", "a = 1")));
 
@@ -698,16 +752,7 @@ async fn every_call_reaches_the_fake_as_as_specified() {
     assert_eq!(policies[0].policy_id, "default_cpu");
     assert_eq!(policies[0].policy, "cGFja2FnZSBwb2xpY3k");
 
-    let message = json!({"version": "0.1.0", "type": "sample",
-        "payload": STANDARD.encode(r#"{"svn":["1"]}"#)});
-    backend
-        .register_reference_value(&message.to_string())
-        .await
-        .unwrap();
-    assert_eq!(
-        backend.query_reference_value("svn").await.unwrap(),
-        Some(json!(["1"]))
-    );
+    assert_register_then_query(&backend).await;
     // absent field = unknown id
     assert_eq!(backend.query_reference_value("nope").await.unwrap(), None);
 
@@ -719,9 +764,7 @@ async fn every_call_reaches_the_fake_as_as_specified() {
     assert_eq!(c.nonce.len(), 44);
     assert_eq!(c.extra_params, json!(""));
     assert!(fake.state.challenges.lock().unwrap().is_empty());
-    let offered = json!({"supported-hash-algorithms": ["sha512"]});
-    let c = backend.generate_challenge(Tee::Se, &offered).await.unwrap();
-    assert_eq!(c.nonce, r#"{"se":"challenge"}"#);
+    let (c, offered) = se_challenge(&backend).await;
     assert_eq!(c.extra_params, json!({"selected-hash-algorithm": "sha512"}));
     let challenges = fake.state.challenges.lock().unwrap().clone();
     assert_eq!(challenges, vec![se_challenge_request(&offered)]);
@@ -746,13 +789,10 @@ fn distinct_peers(fake: &FakeAs) -> usize {
 #[tokio::test]
 async fn pool_size_is_the_number_of_connections_used_round_robin() {
     let fake = FakeAs::new();
-    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let server = fake.serve().await;
     let pooled = backend(server.addr, 3, Duration::from_secs(30));
     for _ in 0..9 {
-        pooled
-            .verify(Tee::Sample, &attestation("", None), "n")
-            .await
-            .unwrap();
+        verify_sample(&pooled).await.unwrap();
     }
     assert_eq!(distinct_peers(&fake), 3);
 
@@ -764,11 +804,7 @@ async fn pool_size_is_the_number_of_connections_used_round_robin() {
     let calls: Vec<_> = (0..8)
         .map(|_| {
             let single = single.clone();
-            tokio::spawn(async move {
-                single
-                    .verify(Tee::Sample, &attestation("", None), "n")
-                    .await
-            })
+            tokio::spawn(async move { verify_sample(&single).await })
         })
         .collect();
     for call in calls {
@@ -788,12 +824,9 @@ async fn pool_size_is_the_number_of_connections_used_round_robin() {
 async fn refusals_of_the_as_are_not_unavailability() {
     let fake = FakeAs::new();
     fake.state.refuse.store(true, Ordering::SeqCst);
-    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let server = fake.serve().await;
     let backend = backend(server.addr, 1, Duration::from_secs(30));
-    let err = backend
-        .verify(Tee::Sample, &attestation("", None), "n")
-        .await
-        .unwrap_err();
+    let err = verify_sample(&backend).await.unwrap_err();
     assert!(
         matches!(&err, Error::Remote { code: Code::Aborted, operation: RemoteOperation::AttestationEvaluate, message, .. } if message.contains("report data mismatch")),
         "{err:?}"
@@ -813,12 +846,7 @@ async fn as_down_is_unavailable_and_service_resumes_when_it_returns() {
     let addr = dead_addr().await;
     let backend = backend(addr, 2, Duration::from_secs(30));
     for _ in 0..3 {
-        let err = backend
-            .verify(Tee::Sample, &attestation("", None), "n")
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
-        let text = err.to_string();
+        let text = unavailable(&backend).await;
         assert!(
             text.contains(&format!("attestation service at http://{addr}")),
             "{text}"
@@ -830,225 +858,29 @@ async fn as_down_is_unavailable_and_service_resumes_when_it_returns() {
 
     // the AS comes up on the same port: the same backend (both channels) works again
     let fake = FakeAs::new();
-    let server = Running::start(&fake, addr).await;
-    for _ in 0..4 {
-        backend
-            .verify(Tee::Sample, &attestation("", None), "n")
-            .await
-            .unwrap();
-    }
-
-    // it goes away after connections were made, and comes back once more
-    server.stop().await;
-    let err = backend
-        .verify(Tee::Sample, &attestation("", None), "n")
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
-    let server = Running::start(&fake, addr).await;
-    backend
-        .verify(Tee::Sample, &attestation("", None), "n")
-        .await
-        .unwrap();
-    server.stop().await;
+    assert_serves_whenever_the_as_is_up(&backend, || fake.serve_on(addr)).await;
 }
 
 #[tokio::test]
 async fn an_as_that_does_not_answer_in_time_is_unavailable() {
     let fake = FakeAs::new();
     *fake.state.delay.lock().unwrap() = Duration::from_secs(20);
-    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let server = fake.serve().await;
     let backend = backend(server.addr, 1, Duration::from_millis(300));
     let started = std::time::Instant::now();
-    let err = backend
-        .verify(Tee::Sample, &attestation("", None), "n")
-        .await
-        .unwrap_err();
+    let text = unavailable(&backend).await;
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
-    assert!(err.to_string().contains("unavailable"), "{err}");
-    server.task.abort();
-}
-
-// ---------------------------------------------------------------------------------------------
-// The whole KBS router over the gRPC backend
-
-async fn kbs_for(addr: SocketAddr) -> crate::app::AppState {
-    let text = format!(
-        r#"
-[http_server]
-insecure_http = true
-[attestation_token]
-insecure_header_jwk = true
-[attestation_service]
-type = "coco_as_grpc"
-as_addr = "http://{addr}"
-pool_size = 2
-[admin]
-authorization_mode = "InsecureAllowAll"
-[[plugins]]
-name = "resource"
-storage_backend_type = "kvstorage"
-"#
-    );
-    kbs_from_toml(&text).await
-}
-
-async fn get_secret(state: &crate::app::AppState, cookie: &str) -> (StatusCode, Value) {
-    let (status, body, _) = send(
-        state,
-        "GET",
-        "/kbs/v0/resource/default/test/secret",
-        Some(cookie),
-        String::new(),
-    )
-    .await;
-    (status, body)
-}
-
-#[tokio::test]
-async fn kbs_starts_with_the_as_down_answers_503_and_recovers_without_restart() {
-    let addr = dead_addr().await;
-    let state = kbs_for(addr).await;
-    let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
-
-    // the resource store is local: it works while the AS is down
-    let allow = URL_SAFE_NO_PAD.encode("package policy\ndefault allow := true\n");
-    let (status, _, _) = send(
-        &state,
-        "POST",
-        "/kbs/v0/resource-policy",
-        None,
-        json!({ "policy": allow }).to_string(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _, _) = send(
-        &state,
-        "POST",
-        "/kbs/v0/resource/default/test/secret",
-        None,
-        "s3cret".into(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-
-    // /auth needs no AS for the sample TEE; /attest answers 503 naming the AS
-    let ((status, problem, headers), cookie) = auth_attest(&state, &key).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
-    assert_eq!(
-        problem["type"],
-        "https://github.com/confidential-containers/kbs/errors/AttestationServiceUnavailable"
-    );
-    let detail = problem["detail"].as_str().unwrap();
-    assert!(
-        detail.contains(&format!(
-            "attestation service at http://{addr} is unavailable"
-        )),
-        "{detail}"
-    );
-    assert_eq!(headers[header::RETRY_AFTER], "5");
-    // the failed session released nothing
-    let (status, _) = get_secret(&state, &cookie).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-
-    // the admin endpoints forwarded to the AS answer the same way
-    let policy = json!({"policy_id": "default_cpu", "policy": allow}).to_string();
-    let (status, problem, _) = send(
-        &state,
-        "POST",
-        "/kbs/v0/attestation-policy",
-        None,
-        policy.clone(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
-    let (status, problem, _) = send(
-        &state,
-        "GET",
-        "/kbs/v0/reference-value/svn",
-        None,
-        String::new(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
-    assert_eq!(
-        problem["type"],
-        "https://github.com/confidential-containers/kbs/errors/AttestationServiceUnavailable"
-    );
-
-    // the AS starts on its address: the same KBS serves again; the client re-runs /auth
-    let fake = FakeAs::new();
-    let server = Running::start(&fake, addr).await;
-    let ((status, body, _), cookie) = auth_attest(&state, &key).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, jwe) = get_secret(&state, &cookie).await;
-    assert_eq!(status, StatusCode::OK, "{jwe}");
-    let jwe: kbs_types::Response = serde_json::from_value(jwe).unwrap();
-    assert_eq!(&key.decrypt(&jwe).unwrap()[..], b"s3cret");
-    let (status, _, _) = send(&state, "POST", "/kbs/v0/attestation-policy", None, policy).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(fake.state.policies.lock().unwrap().len(), 1);
-
-    // a refused evaluation is a 401 AttestationError, as with the builtin AS
-    fake.state.refuse.store(true, Ordering::SeqCst);
-    let ((status, problem, _), _) = auth_attest(&state, &key).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
-    assert_eq!(
-        problem["type"],
-        "https://github.com/confidential-containers/kbs/errors/AttestationError"
-    );
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("report data mismatch"),
-        "{problem}"
-    );
-
-    // the AS goes away again: 503, and the attested session keeps its secret access
-    fake.state.refuse.store(false, Ordering::SeqCst);
-    server.stop().await;
-    let ((status, _, _), _) = auth_attest(&state, &key).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    let (status, _) = get_secret(&state, &cookie).await;
-    assert_eq!(status, StatusCode::OK);
-}
-
-#[tokio::test]
-async fn policy_reads_are_501_with_the_grpc_backend() {
-    let fake = FakeAs::new();
-    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
-    let state = kbs_for(server.addr).await;
-    for (method, uri) in [
-        ("GET", "/kbs/v0/attestation-policy"),
-        ("GET", "/kbs/v0/attestation-policy/default_cpu"),
-        ("DELETE", "/kbs/v0/attestation-policy/default_cpu"),
-    ] {
-        let (status, problem, _) = send(&state, method, uri, None, String::new()).await;
-        assert_eq!(
-            status,
-            StatusCode::NOT_IMPLEMENTED,
-            "{method} {uri}: {problem}"
-        );
-        assert!(
-            problem["detail"].as_str().unwrap().contains("coco_as_grpc"),
-            "{problem}"
-        );
-    }
-    server.stop().await;
+    assert!(text.contains("unavailable"), "{text}");
+    server.abort();
 }
 
 #[tokio::test]
 async fn a_reachable_as_whose_rvps_is_down_is_rvps_unavailability() {
     let fake = FakeAs::new();
-    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let server = fake.serve().await;
     let backend = backend(server.addr, 1, Duration::from_secs(30));
     fake.state.rvps_down.store(true, Ordering::SeqCst);
-    let err = backend
-        .verify(Tee::Sample, &attestation("", None), "n")
-        .await
-        .unwrap_err();
+    let err = verify_sample(&backend).await.unwrap_err();
     assert!(
         matches!(&err, Error::RemoteRvpsUnavailable { addr, message }
             if *addr == format!("http://{}", server.addr)
@@ -1063,125 +895,11 @@ async fn a_reachable_as_whose_rvps_is_down_is_rvps_unavailability() {
     fake.state
         .unmarked_unavailable
         .store(true, Ordering::SeqCst);
-    let err = backend
-        .verify(Tee::Sample, &attestation("", None), "n")
-        .await
-        .unwrap_err();
+    let err = verify_sample(&backend).await.unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
     assert!(!err.rvps_unavailable());
     server.stop().await;
 }
-
-#[tokio::test]
-async fn attest_through_an_as_whose_rvps_is_down_is_a_503_naming_the_rvps() {
-    let fake = FakeAs::new();
-    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
-    let state = kbs_for(server.addr).await;
-    let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
-    fake.state.rvps_down.store(true, Ordering::SeqCst);
-    let ((status, problem, headers), _) = auth_attest(&state, &key).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
-    assert_eq!(
-        problem["type"],
-        "https://github.com/confidential-containers/kbs/errors/ReferenceValueProviderUnavailable"
-    );
-    let detail = problem["detail"].as_str().unwrap();
-    assert!(
-        detail.contains(&format!(
-            "attestation service at http://{} could not reach its reference value provider",
-            server.addr
-        )),
-        "{detail}"
-    );
-    assert!(
-        detail.contains("rvps at http://127.0.0.1:50003"),
-        "{detail}"
-    );
-    assert_eq!(headers[header::RETRY_AFTER], "5");
-
-    fake.state.rvps_down.store(false, Ordering::SeqCst);
-    let ((status, body, _), _) = auth_attest(&state, &key).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    server.stop().await;
-}
-
-/// An RVPS served in process over `provider` until the sender is used.
-async fn serve_rvps(
-    addr: SocketAddr,
-    provider: Arc<dyn rvps::ReferenceValueProvider>,
-) -> (
-    SocketAddr,
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
-) {
-    let listener = TcpListener::bind(addr).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(rvps::grpc::serve(listener, provider, async {
-        let _ = stopped.await;
-    }));
-    (addr, stop, task)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_kbs_maps_what_a_real_grpc_as_answers_when_its_rvps_is_down() {
-    // rvps <- grpc-as (in process, GrpcRemote) <- KBS (coco_as_grpc)
-    let provider: Arc<dyn rvps::ReferenceValueProvider> = Arc::new(rvps::BuiltinRvps::new(
-        Arc::new(storage::memory::MemoryStore::new()),
-    ));
-    let (rvps_addr, stop_rvps, rvps_task) =
-        serve_rvps("127.0.0.1:0".parse().unwrap(), Arc::clone(&provider)).await;
-    let storage = storage::StorageProvider::new(&storage::StorageConfig::default()).unwrap();
-    let config = attestation_service::AsConfig {
-        rvps_config: attestation_service::RvpsConfig::GrpcRemote {
-            address: rvps_addr.to_string(),
-        },
-        ..attestation_service::AsConfig::default()
-    };
-    let service = attestation_service::AttestationService::new(config, &storage)
-        .await
-        .unwrap();
-    let router = attestation_service::grpc::router(Arc::new(service)).await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let as_addr = listener.local_addr().unwrap();
-    let (_stop_as, as_stopped) = oneshot::channel::<()>();
-    tokio::spawn(attestation_service::grpc::listen::serve(
-        listener,
-        router,
-        None,
-        async {
-            let _ = as_stopped.await;
-        },
-    ));
-    let state = kbs_for(as_addr).await;
-    let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
-    let ((status, body, _), _) = auth_attest(&state, &key).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-
-    stop_rvps.send(()).unwrap();
-    rvps_task.await.unwrap().unwrap();
-    let ((status, problem, headers), _) = auth_attest(&state, &key).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
-    assert_eq!(
-        problem["type"],
-        "https://github.com/confidential-containers/kbs/errors/ReferenceValueProviderUnavailable"
-    );
-    let detail = problem["detail"].as_str().unwrap();
-    assert!(
-        detail.contains(&format!("rvps at http://{rvps_addr} is unreachable")),
-        "{detail}"
-    );
-    assert_eq!(headers[header::RETRY_AFTER], "5");
-
-    let (_, stop_rvps, rvps_task) = serve_rvps(rvps_addr, provider).await;
-    let ((status, body, _), _) = auth_attest(&state, &key).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    stop_rvps.send(()).unwrap();
-    rvps_task.await.unwrap().unwrap();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reference values: delete (our extension), and an AS whose RVPS is down
 
 #[tokio::test]
 async fn reference_value_deletes_reach_the_as_and_map_its_answers() {
@@ -1191,7 +909,7 @@ async fn reference_value_deletes_reach_the_as_and_map_its_answers() {
         .lock()
         .unwrap()
         .insert("svn".into(), r#"["1"]"#.into());
-    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let server = fake.serve().await;
     let backend = backend(server.addr, 1, Duration::from_secs(30));
     backend.delete_reference_value("svn").await.unwrap();
     assert!(fake.state.values.lock().unwrap().is_empty());
@@ -1223,11 +941,9 @@ async fn reference_value_deletes_reach_the_as_and_map_its_answers() {
 
     // the AS answers that its RVPS cannot be reached: the RVPS, not the AS, is unavailable
     fake.state.reference_rvps_down.store(true, Ordering::SeqCst);
-    let message = json!({"version": "0.1.0", "type": "sample",
-        "payload": STANDARD.encode(r#"{"svn":["1"]}"#)});
     let errors = [
         backend
-            .register_reference_value(&message.to_string())
+            .register_reference_value(&sample_message("svn", &json!(["1"])))
             .await
             .unwrap_err(),
         backend.query_reference_value("svn").await.unwrap_err(),
@@ -1245,76 +961,213 @@ async fn reference_value_deletes_reach_the_as_and_map_its_answers() {
     server.stop().await;
 }
 
-/// Asserts a 503 `ReferenceValueProviderUnavailable` with `Retry-After` whose detail contains
-/// `needle`.
-fn assert_rvps_unavailable(
-    what: &str,
-    (status, problem, headers): (StatusCode, Value, axum::http::HeaderMap),
-    needle: &str,
-) {
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {problem}");
-    assert_eq!(
-        problem["type"],
-        "https://github.com/confidential-containers/kbs/errors/ReferenceValueProviderUnavailable",
-        "{what}"
-    );
-    let detail = problem["detail"].as_str().unwrap();
-    assert!(detail.contains(needle), "{what}: {detail}");
-    assert_eq!(headers[header::RETRY_AFTER], "5", "{what}");
+// ---------------------------------------------------------------------------------------------
+// The whole KBS router over the gRPC backend
+
+/// The `[attestation_service]` table of a KBS over the AS at `as_addr`.
+fn grpc_as_table(as_addr: &str) -> String {
+    format!("type = \"coco_as_grpc\"\nas_addr = \"{as_addr}\"\npool_size = 2")
 }
 
-fn sample_message(name: &str, values: &Value) -> String {
-    let payload = STANDARD.encode(json!({ name: values }).to_string());
-    json!({"version": "0.1.0", "type": "sample", "payload": payload}).to_string()
+/// A KBS over the plaintext AS at `addr`.
+async fn kbs_for(addr: SocketAddr) -> crate::app::AppState {
+    kbs_from_toml(&kbs_toml(&grpc_as_table(&format!("http://{addr}")))).await
 }
+
+/// `grpc-as` (the real service) with `config`, as a router.
+async fn grpc_as_router(config: attestation_service::AsConfig) -> axum::Router {
+    let storage = storage::StorageProvider::new(&storage::StorageConfig::default()).unwrap();
+    let service = attestation_service::AttestationService::new(config, &storage)
+        .await
+        .unwrap();
+    attestation_service::grpc::router(Arc::new(service)).await
+}
+
+/// `grpc-as` in process over the RVPS at `rvps` (`GrpcRemote`); returns its address.
+async fn serve_grpc_as(rvps: SocketAddr) -> SocketAddr {
+    let router = grpc_as_router(attestation_service::AsConfig {
+        rvps_config: attestation_service::RvpsConfig::GrpcRemote {
+            address: rvps.to_string(),
+        },
+        ..attestation_service::AsConfig::default()
+    })
+    .await;
+    let listener = TcpListener::bind(loopback()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // runs until the test's runtime ends
+    tokio::spawn(attestation_service::grpc::listen::serve(
+        listener,
+        router,
+        None,
+        std::future::pending(),
+    ));
+    addr
+}
+
+/// The detail of an `AttestationServiceUnavailable` problem for the plaintext AS at `addr`.
+fn as_unavailable(addr: SocketAddr) -> String {
+    format!("attestation service at http://{addr} is unavailable")
+}
+
+/// The detail of a `ReferenceValueProviderUnavailable` problem the plaintext AS at `addr`
+/// answered.
+fn as_without_rvps(addr: SocketAddr) -> String {
+    format!("attestation service at http://{addr} could not reach its reference value provider")
+}
+
+#[tokio::test]
+async fn kbs_starts_with_the_as_down_answers_503_and_recovers_without_restart() {
+    let addr = dead_addr().await;
+    let state = kbs_for(addr).await;
+    let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
+
+    // the resource store is local: it works while the AS is down
+    store_secret(&state).await;
+
+    // /auth needs no AS for the sample TEE; /attest answers 503 naming the AS
+    let (answer, cookie) = auth_attest(&state, &key).await;
+    assert_unavailable(
+        "/attest",
+        &answer,
+        AS_UNAVAILABLE_TYPE,
+        &[&as_unavailable(addr)],
+    );
+    // the failed session released nothing
+    let (status, _) = get_secret(&state, &cookie).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // the admin endpoints forwarded to the AS answer the same way
+    let allow = URL_SAFE_NO_PAD.encode("package policy\ndefault allow := true\n");
+    let policy = json!({"policy_id": "default_cpu", "policy": allow}).to_string();
+    let uri = "/kbs/v0/attestation-policy";
+    let answer = send(&state, "POST", uri, None, policy.clone()).await;
+    assert_eq!(answer.0, StatusCode::SERVICE_UNAVAILABLE, "{}", answer.1);
+    let uri = "/kbs/v0/reference-value/svn";
+    let answer = send(&state, "GET", uri, None, String::new()).await;
+    assert_unavailable(uri, &answer, AS_UNAVAILABLE_TYPE, &[]);
+
+    // the AS starts on its address: the same KBS serves again; the client re-runs /auth
+    let fake = FakeAs::new();
+    let server = fake.serve_on(addr).await;
+    let (_, cookie) = attest_ok(&state, &key).await;
+    let (status, jwe) = get_secret(&state, &cookie).await;
+    assert_eq!(status, StatusCode::OK, "{jwe}");
+    let jwe: kbs_types::Response = serde_json::from_value(jwe).unwrap();
+    assert_eq!(&key.decrypt(&jwe).unwrap()[..], b"s3cret");
+    let (status, _, _) = send(&state, "POST", "/kbs/v0/attestation-policy", None, policy).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fake.state.policies.lock().unwrap().len(), 1);
+
+    // a refused evaluation is a 401 AttestationError, as with the builtin AS
+    fake.state.refuse.store(true, Ordering::SeqCst);
+    let (answer, _) = auth_attest(&state, &key).await;
+    assert_problem(
+        "/attest",
+        &answer,
+        StatusCode::UNAUTHORIZED,
+        "AttestationError",
+        &["report data mismatch"],
+    );
+
+    // the AS goes away again: 503, and the attested session keeps its secret access
+    fake.state.refuse.store(false, Ordering::SeqCst);
+    server.stop().await;
+    let ((status, _, _), _) = auth_attest(&state, &key).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, _) = get_secret(&state, &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn policy_reads_are_501_with_the_grpc_backend() {
+    let fake = FakeAs::new();
+    let server = fake.serve().await;
+    let state = kbs_for(server.addr).await;
+    for (method, uri) in [
+        ("GET", "/kbs/v0/attestation-policy"),
+        ("GET", "/kbs/v0/attestation-policy/default_cpu"),
+        ("DELETE", "/kbs/v0/attestation-policy/default_cpu"),
+    ] {
+        let (status, problem, _) = send(&state, method, uri, None, String::new()).await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_IMPLEMENTED,
+            "{method} {uri}: {problem}"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains("coco_as_grpc"),
+            "{problem}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn attest_through_an_as_whose_rvps_is_down_is_a_503_naming_the_rvps() {
+    let fake = FakeAs::new();
+    let server = fake.serve().await;
+    let state = kbs_for(server.addr).await;
+    let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
+    fake.state.rvps_down.store(true, Ordering::SeqCst);
+    let (answer, _) = auth_attest(&state, &key).await;
+    assert_unavailable(
+        "/attest",
+        &answer,
+        RVPS_UNAVAILABLE_TYPE,
+        &[
+            &as_without_rvps(server.addr),
+            "rvps at http://127.0.0.1:50003",
+        ],
+    );
+
+    fake.state.rvps_down.store(false, Ordering::SeqCst);
+    attest_ok(&state, &key).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kbs_maps_what_a_real_grpc_as_answers_when_its_rvps_is_down() {
+    // rvps <- grpc-as (in process, GrpcRemote) <- KBS (coco_as_grpc)
+    let provider = memory_rvps();
+    let rvps = serve_rvps(loopback(), Arc::clone(&provider)).await;
+    let rvps_addr = rvps.addr;
+    let state = kbs_for(serve_grpc_as(rvps_addr).await).await;
+    let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
+    attest_ok(&state, &key).await;
+
+    rvps.stop().await;
+    let (answer, _) = auth_attest(&state, &key).await;
+    let needle = format!("rvps at http://{rvps_addr} is unreachable");
+    assert_unavailable("/attest", &answer, RVPS_UNAVAILABLE_TYPE, &[&needle]);
+
+    let rvps = serve_rvps(rvps_addr, provider).await;
+    attest_ok(&state, &key).await;
+    rvps.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference values: delete (our extension), and an AS whose RVPS is down
 
 #[tokio::test]
 async fn reference_value_endpoints_map_what_the_as_answers() {
     let fake = FakeAs::new();
-    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
+    let server = fake.serve().await;
     let state = kbs_for(server.addr).await;
-    let uri = "/kbs/v0/reference-value";
-    let (status, _, _) = send(
-        &state,
-        "POST",
-        uri,
-        None,
-        sample_message("svn", &json!(["1"])),
-    )
-    .await;
+    let register = sample_message("svn", &json!(["1"]));
+    let (status, _, _) = send(&state, "POST", "/kbs/v0/reference-value", None, register).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body, _) = send(
-        &state,
-        "DELETE",
-        "/kbs/v0/reference-value/svn",
-        None,
-        String::new(),
-    )
-    .await;
+    let uri = "/kbs/v0/reference-value/svn";
+    let (status, body, _) = send(&state, "DELETE", uri, None, String::new()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, Value::Null, "empty body");
     for method in ["GET", "DELETE"] {
-        let (status, problem, _) = send(
-            &state,
-            method,
-            "/kbs/v0/reference-value/svn",
-            None,
-            String::new(),
-        )
-        .await;
+        let (status, problem, _) = send(&state, method, uri, None, String::new()).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{method}: {problem}");
     }
 
     // an upstream AS: 501 naming the RPC
     fake.state.no_delete.store(true, Ordering::SeqCst);
-    let (status, problem, _) = send(
-        &state,
-        "DELETE",
-        "/kbs/v0/reference-value/svn",
-        None,
-        String::new(),
-    )
-    .await;
+    let (status, problem, _) = send(&state, "DELETE", uri, None, String::new()).await;
     assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{problem}");
     assert!(
         problem["detail"]
@@ -1327,44 +1180,8 @@ async fn reference_value_endpoints_map_what_the_as_answers() {
 
     // an AS whose RVPS is down: 503 naming the RVPS, for every reference-value call
     fake.state.reference_rvps_down.store(true, Ordering::SeqCst);
-    let needle = format!(
-        "attestation service at http://{} could not reach its reference value provider",
-        server.addr
-    );
-    for (method, uri, body) in [
-        ("POST", uri, sample_message("svn", &json!(["1"]))),
-        ("GET", "/kbs/v0/reference-value/svn", String::new()),
-        ("DELETE", "/kbs/v0/reference-value/svn", String::new()),
-    ] {
-        let answer = send(&state, method, uri, None, body).await;
-        assert_rvps_unavailable(&format!("{method} {uri}"), answer, &needle);
-    }
+    assert_reference_value_calls_rvps_unavailable(&state, &as_without_rvps(server.addr)).await;
     server.stop().await;
-}
-
-/// `grpc-as` in process over the RVPS at `rvps` (`GrpcRemote`); returns its address.
-async fn serve_grpc_as(rvps: SocketAddr) -> SocketAddr {
-    let storage = storage::StorageProvider::new(&storage::StorageConfig::default()).unwrap();
-    let config = attestation_service::AsConfig {
-        rvps_config: attestation_service::RvpsConfig::GrpcRemote {
-            address: rvps.to_string(),
-        },
-        ..attestation_service::AsConfig::default()
-    };
-    let service = attestation_service::AttestationService::new(config, &storage)
-        .await
-        .unwrap();
-    let router = attestation_service::grpc::router(Arc::new(service)).await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    // runs until the test's runtime ends
-    tokio::spawn(attestation_service::grpc::listen::serve(
-        listener,
-        router,
-        None,
-        std::future::pending(),
-    ));
-    addr
 }
 
 /// The sample TEE's `executables` claim is affirming (3) only while reference value `svn`
@@ -1382,8 +1199,9 @@ executables := 3 if {
 trust_claims := {"executables": executables}
 "#;
 
-/// The `executables` claim of the `cpu0` appraisal in an EAR token.
-fn executables(token: &str) -> Value {
+/// The `executables` claim of the `cpu0` appraisal in the EAR token of an `/attest` body.
+fn executables(body: &Value) -> Value {
+    let token = body["token"].as_str().unwrap();
     let payload = token.split('.').nth(1).unwrap();
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     claims["submods"]["cpu0"]["ear.trustworthiness-vector"]["executables"].clone()
@@ -1392,37 +1210,22 @@ fn executables(token: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_grpc_as_deletes_through_its_rvps_and_names_the_rvps_while_it_is_down() {
     // rvps <- grpc-as (in process, GrpcRemote) <- KBS (coco_as_grpc)
-    let provider: Arc<dyn rvps::ReferenceValueProvider> = Arc::new(rvps::BuiltinRvps::new(
-        Arc::new(storage::memory::MemoryStore::new()),
-    ));
-    let (rvps_addr, stop_rvps, rvps_task) =
-        serve_rvps("127.0.0.1:0".parse().unwrap(), Arc::clone(&provider)).await;
-    let as_addr = serve_grpc_as(rvps_addr).await;
-    let state = kbs_for(as_addr).await;
+    let provider = memory_rvps();
+    let rvps = serve_rvps(loopback(), Arc::clone(&provider)).await;
+    let rvps_addr = rvps.addr;
+    let state = kbs_for(serve_grpc_as(rvps_addr).await).await;
     let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
     let policy = json!({"policy_id": "default_cpu", "policy": URL_SAFE_NO_PAD.encode(SVN_POLICY)});
-    let (status, problem, _) = send(
-        &state,
-        "POST",
-        "/kbs/v0/attestation-policy",
-        None,
-        policy.to_string(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{problem}");
     let register = sample_message("svn", &json!(["1"]));
-    let (status, problem, _) = send(
-        &state,
-        "POST",
-        "/kbs/v0/reference-value",
-        None,
-        register.clone(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{problem}");
-    let ((status, body, _), _) = auth_attest(&state, &key).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(executables(body["token"].as_str().unwrap()), json!(3));
+    for (uri, body) in [
+        ("/kbs/v0/attestation-policy", policy.to_string()),
+        ("/kbs/v0/reference-value", register.clone()),
+    ] {
+        let (status, problem, _) = send(&state, "POST", uri, None, body).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {problem}");
+    }
+    let (body, _) = attest_ok(&state, &key).await;
+    assert_eq!(executables(&body), json!(3));
 
     // deleted through the KBS, the AS and its RVPS: gone, and the appraisal no longer sees it
     let uri = "/kbs/v0/reference-value/svn";
@@ -1433,49 +1236,22 @@ async fn a_real_grpc_as_deletes_through_its_rvps_and_names_the_rvps_while_it_is_
         let (status, problem, _) = send(&state, method, uri, None, String::new()).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{method}: {problem}");
     }
-    let ((status, body, _), _) = auth_attest(&state, &key).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(executables(body["token"].as_str().unwrap()), json!(33));
+    let (body, _) = attest_ok(&state, &key).await;
+    assert_eq!(executables(&body), json!(33));
 
     // the RVPS goes away: every reference-value call is a 503 naming it, not a 400/500
-    stop_rvps.send(()).unwrap();
-    rvps_task.await.unwrap().unwrap();
+    rvps.stop().await;
     let needle = format!("rvps at http://{rvps_addr} is unreachable");
-    for (method, uri, body) in [
-        ("POST", "/kbs/v0/reference-value", register.clone()),
-        ("GET", uri, String::new()),
-        ("DELETE", uri, String::new()),
-    ] {
-        let answer = send(&state, method, uri, None, body).await;
-        assert_rvps_unavailable(&format!("{method} {uri}"), answer, &needle);
-    }
+    assert_reference_value_calls_rvps_unavailable(&state, &needle).await;
 
     // back on its port: served again
-    let (_, stop_rvps, rvps_task) = serve_rvps(rvps_addr, provider).await;
+    let rvps = serve_rvps(rvps_addr, provider).await;
     let (status, problem, _) =
         send(&state, "POST", "/kbs/v0/reference-value", None, register).await;
     assert_eq!(status, StatusCode::OK, "{problem}");
     let (status, problem, _) = send(&state, "DELETE", uri, None, String::new()).await;
     assert_eq!(status, StatusCode::OK, "{problem}");
-    stop_rvps.send(()).unwrap();
-    rvps_task.await.unwrap().unwrap();
-}
-
-async fn kbs_builtin_over(rvps: SocketAddr) -> crate::app::AppState {
-    kbs_from_toml(&format!(
-        r#"
-[http_server]
-insecure_http = true
-[attestation_service]
-type = "coco_as_builtin"
-[attestation_service.rvps_config]
-type = "GrpcRemote"
-address = "http://{rvps}"
-[admin]
-authorization_mode = "InsecureAllowAll"
-"#
-    ))
-    .await
+    rvps.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1483,42 +1259,24 @@ async fn an_upstream_rvps_without_delete_is_501_through_either_backend() {
     // an upstream RVPS: registers and queries, answers DeleteReferenceValue UNIMPLEMENTED
     let upstream = FakeAs::new();
     upstream.state.no_delete.store(true, Ordering::SeqCst);
-    let server = Running::start(&upstream, "127.0.0.1:0".parse().unwrap()).await;
+    let server = upstream.serve().await;
     let through_grpc_as = kbs_for(serve_grpc_as(server.addr).await).await;
-    let builtin = kbs_builtin_over(server.addr).await;
+    let builtin = kbs_builtin_over_rvps(server.addr).await;
+    let uri = "/kbs/v0/reference-value/svn";
     for (backend, state) in [
         ("coco_as_grpc", &through_grpc_as),
         ("coco_as_builtin", &builtin),
     ] {
-        let (status, problem, _) = send(
-            state,
-            "POST",
-            "/kbs/v0/reference-value",
-            None,
-            sample_message("svn", &json!(["1"])),
-        )
-        .await;
+        let register = sample_message("svn", &json!(["1"]));
+        let (status, problem, _) =
+            send(state, "POST", "/kbs/v0/reference-value", None, register).await;
         assert_eq!(status, StatusCode::OK, "{backend}: {problem}");
-        let (status, problem, _) = send(
-            state,
-            "DELETE",
-            "/kbs/v0/reference-value/svn",
-            None,
-            String::new(),
-        )
-        .await;
+        let (status, problem, _) = send(state, "DELETE", uri, None, String::new()).await;
         assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{backend}: {problem}");
         let detail = problem["detail"].as_str().unwrap();
         assert!(detail.contains("delete"), "{backend}: {detail}");
         // still there
-        let (status, value, _) = send(
-            state,
-            "GET",
-            "/kbs/v0/reference-value/svn",
-            None,
-            String::new(),
-        )
-        .await;
+        let (status, value, _) = send(state, "GET", uri, None, String::new()).await;
         assert_eq!(status, StatusCode::OK, "{backend}: {value}");
         assert_eq!(value, json!(["1"]));
     }
@@ -1540,105 +1298,54 @@ fn other_ca() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../verifier/roots/intel/intel_sgx_root_ca.pem")
 }
 
-fn as_tls_config() -> Arc<rustls::ServerConfig> {
-    attestation_service::grpc::listen::tls_config(
+/// `router` served over TLS with `testdata/tls/server.crt` on `addr`.
+async fn serve_tls(addr: SocketAddr, router: axum::Router) -> Served<std::io::Error> {
+    let tls = attestation_service::grpc::listen::tls_config(
         &tls_testdata("server.crt"),
         &tls_testdata("server.key"),
     )
-    .unwrap()
-}
-
-/// `router` served over TLS with `testdata/tls/server.crt` on `addr` until the sender is
-/// dropped or fires.
-async fn serve_tls(
-    addr: SocketAddr,
-    router: axum::Router,
-) -> (
-    SocketAddr,
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
-    let listener = TcpListener::bind(addr).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(attestation_service::grpc::listen::serve(
-        listener,
-        router,
-        Some(as_tls_config()),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    (addr, stop, task)
-}
-
-/// The fake AS over TLS.
-fn fake_router(fake: &FakeAs) -> axum::Router {
-    tonic::service::Routes::new(AttestationServiceServer::new(fake.clone()))
-        .add_service(ReferenceValueProviderServiceServer::new(fake.clone()))
-        .into_axum_router()
+    .unwrap();
+    Served::spawn(addr, |listener, shutdown| {
+        attestation_service::grpc::listen::serve(listener, router, Some(tls), shutdown)
+    })
+    .await
 }
 
 fn tls_backend(as_addr: String, ca_cert: Option<PathBuf>) -> Result<GrpcBackend, Error> {
-    GrpcBackend::new(&GrpcSettings {
-        as_addr,
-        ca_cert,
-        pool_size: 2,
-        request_timeout: Duration::from_secs(30),
-    })
+    GrpcBackend::new(&settings(as_addr, ca_cert))
+}
+
+/// A backend for the AS at `https://{addr}` checked against the test CA.
+fn test_ca_backend(addr: SocketAddr) -> GrpcBackend {
+    tls_backend(format!("https://{addr}"), Some(tls_testdata("ca.crt"))).unwrap()
 }
 
 #[tokio::test]
 async fn every_call_goes_over_tls_to_an_as_whose_certificate_chains_to_as_ca_cert() {
     let fake = FakeAs::new();
-    let (addr, stop, task) = serve_tls("127.0.0.1:0".parse().unwrap(), fake_router(&fake)).await;
+    let server = fake.serve_tls_on(loopback()).await;
     // the server name comes from the URL: an IP address and a DNS name, both in the SANs
     for host in ["127.0.0.1".to_owned(), "localhost".to_owned()] {
         let backend = tls_backend(
-            format!("https://{host}:{}", addr.port()),
+            format!("https://{host}:{}", server.addr.port()),
             Some(tls_testdata("ca.crt")),
         )
         .unwrap();
-        let attestation = attestation("", None);
-        let token = backend
-            .verify(Tee::Sample, &attestation, "n")
-            .await
-            .unwrap();
+        let token = verify_sample(&backend).await.unwrap();
         assert_eq!(token.split('.').count(), 3);
         backend.set_policy("default_cpu", "cGFjaw").await.unwrap();
-        let message = json!({"version": "0.1.0", "type": "sample",
-            "payload": STANDARD.encode(r#"{"svn":["1"]}"#)});
-        backend
-            .register_reference_value(&message.to_string())
-            .await
-            .unwrap();
-        assert_eq!(
-            backend.query_reference_value("svn").await.unwrap(),
-            Some(json!(["1"]))
-        );
-        let offered = json!({"supported-hash-algorithms": ["sha512"]});
-        let c = backend.generate_challenge(Tee::Se, &offered).await.unwrap();
-        assert_eq!(c.nonce, r#"{"se":"challenge"}"#);
+        assert_register_then_query(&backend).await;
+        se_challenge(&backend).await;
     }
     assert_eq!(fake.state.evaluations.lock().unwrap().len(), 2);
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
-}
-
-/// The error of one evaluation through `backend`, which must be a 503-kind unavailability.
-async fn unavailable(backend: &GrpcBackend) -> String {
-    let err = backend
-        .verify(Tee::Sample, &attestation("", None), "n")
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
-    err.to_string()
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_certificate_that_does_not_verify_is_unavailability_naming_the_tls_failure() {
     let fake = FakeAs::new();
-    let (addr, stop, task) = serve_tls("127.0.0.1:0".parse().unwrap(), fake_router(&fake)).await;
+    let server = fake.serve_tls_on(loopback()).await;
+    let addr = server.addr;
 
     // issued by another CA than as_ca_cert's
     let other = other_ca();
@@ -1673,33 +1380,25 @@ async fn a_certificate_that_does_not_verify_is_unavailability_naming_the_tls_fai
         }
     }
     assert!(fake.state.evaluations.lock().unwrap().is_empty());
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn a_certificate_for_another_name_or_a_plaintext_as_is_a_tls_failure() {
     // a name the certificate does not list (127.0.0.2 is loopback too)
     let fake = FakeAs::new();
-    let (addr, stop, task) = serve_tls("127.0.0.2:0".parse().unwrap(), fake_router(&fake)).await;
-    let backend = tls_backend(format!("https://{addr}"), Some(tls_testdata("ca.crt"))).unwrap();
-    let text = unavailable(&backend).await;
+    let server = fake.serve_tls_on("127.0.0.2:0".parse().unwrap()).await;
+    let text = unavailable(&test_ca_backend(server.addr)).await;
     assert!(
         text.contains("TLS handshake with 127.0.0.2 failed: invalid peer certificate")
             && text.contains("not valid for name \"127.0.0.2\""),
         "{text}"
     );
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    server.stop().await;
 
     // https:// to an AS serving plaintext gRPC
-    let server = Running::start(&fake, "127.0.0.1:0".parse().unwrap()).await;
-    let backend = tls_backend(
-        format!("https://{}", server.addr),
-        Some(tls_testdata("ca.crt")),
-    )
-    .unwrap();
-    let text = unavailable(&backend).await;
+    let server = fake.serve().await;
+    let text = unavailable(&test_ca_backend(server.addr)).await;
     assert!(
         text.contains("TLS handshake with 127.0.0.1 failed"),
         "{text}"
@@ -1712,7 +1411,7 @@ async fn a_certificate_for_another_name_or_a_plaintext_as_is_a_tls_failure() {
 #[tokio::test]
 async fn a_tls_as_that_is_down_is_unavailable_and_service_resumes_when_it_returns() {
     let addr = dead_addr().await;
-    let backend = tls_backend(format!("https://{addr}"), Some(tls_testdata("ca.crt"))).unwrap();
+    let backend = test_ca_backend(addr);
     let text = unavailable(&backend).await;
     // the OS's reason follows, not tonic's generic wrapper text
     assert!(
@@ -1724,30 +1423,14 @@ async fn a_tls_as_that_is_down_is_unavailable_and_service_resumes_when_it_return
 
     // the AS comes up on that port: both lazy channels connect over TLS
     let fake = FakeAs::new();
-    let (_, stop, task) = serve_tls(addr, fake_router(&fake)).await;
-    for _ in 0..4 {
-        backend
-            .verify(Tee::Sample, &attestation("", None), "n")
-            .await
-            .unwrap();
-    }
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
-    unavailable(&backend).await;
-    let (_, stop, task) = serve_tls(addr, fake_router(&fake)).await;
-    backend
-        .verify(Tee::Sample, &attestation("", None), "n")
-        .await
-        .unwrap();
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    assert_serves_whenever_the_as_is_up(&backend, || fake.serve_tls_on(addr)).await;
 }
 
 // Paused clock: it jumps to the connect timeout (10 s) as soon as everything waits.
 #[tokio::test(start_paused = true)]
 async fn the_tls_connect_is_bounded_by_the_connect_timeout() {
     // accepts TCP but never answers the ClientHello
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = TcpListener::bind(loopback()).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let silent = tokio::spawn(async move {
         let mut held = Vec::new();
@@ -1756,11 +1439,10 @@ async fn the_tls_connect_is_bounded_by_the_connect_timeout() {
         }
     });
     let backend = GrpcBackend::new(&GrpcSettings {
-        as_addr: format!("https://{addr}"),
-        ca_cert: Some(tls_testdata("ca.crt")),
         pool_size: 1,
         // the connect timeout is min(10 s, request timeout)
         request_timeout: Duration::from_secs(30),
+        ..settings(format!("https://{addr}"), Some(tls_testdata("ca.crt")))
     })
     .unwrap();
     let text = unavailable(&backend).await;
@@ -1799,52 +1481,27 @@ async fn an_unusable_as_ca_cert_is_a_startup_error_naming_the_key_and_the_path()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kbs_attests_through_a_real_grpc_as_over_tls_and_names_a_certificate_failure() {
-    let storage = storage::StorageProvider::new(&storage::StorageConfig::default()).unwrap();
-    let service = attestation_service::AttestationService::new(
-        attestation_service::AsConfig::default(),
-        &storage,
-    )
-    .await
-    .unwrap();
-    let router = attestation_service::grpc::router(Arc::new(service)).await;
-    let (as_addr, stop, task) = serve_tls("127.0.0.1:0".parse().unwrap(), router).await;
+    let router = grpc_as_router(attestation_service::AsConfig::default()).await;
+    let server = serve_tls(loopback(), router).await;
     let kbs = |ca: &Path| {
-        format!(
-            r#"
-[http_server]
-insecure_http = true
-[attestation_token]
-insecure_header_jwk = true
-[attestation_service]
-type = "coco_as_grpc"
-as_addr = "https://localhost:{port}"
-as_ca_cert = "{ca}"
-pool_size = 2
-[admin]
-authorization_mode = "InsecureAllowAll"
-"#,
-            port = as_addr.port(),
-            ca = ca.display()
-        )
+        let url = format!("https://localhost:{}", server.addr.port());
+        kbs_toml(&format!(
+            "{}\nas_ca_cert = \"{}\"",
+            grpc_as_table(&url),
+            ca.display()
+        ))
     };
     let key = jose::TeeKeyPair::generate_ec_p256().unwrap();
     let state = kbs_from_toml(&kbs(&tls_testdata("ca.crt"))).await;
-    let ((status, body, _), _) = auth_attest(&state, &key).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    attest_ok(&state, &key).await;
 
     let state = kbs_from_toml(&kbs(&other_ca())).await;
-    let ((status, problem, _), _) = auth_attest(&state, &key).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
-    assert_eq!(
-        problem["type"],
-        "https://github.com/confidential-containers/kbs/errors/AttestationServiceUnavailable"
-    );
-    let detail = problem["detail"].as_str().unwrap();
-    assert!(
-        detail.contains(
-            "TLS handshake with localhost failed: invalid peer certificate: UnknownIssuer"
-        ),
-        "{detail}"
+    let (answer, _) = auth_attest(&state, &key).await;
+    assert_unavailable(
+        "/attest",
+        &answer,
+        AS_UNAVAILABLE_TYPE,
+        &["TLS handshake with localhost failed: invalid peer certificate: UnknownIssuer"],
     );
 
     // a CA file that is not there stops the KBS at startup, naming key and path
@@ -1859,6 +1516,5 @@ authorization_mode = "InsecureAllowAll"
         text.contains("as_ca_cert = \"/nonexistent/as-ca.pem\""),
         "{text}"
     );
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    server.stop().await;
 }
