@@ -821,3 +821,17 @@ async fn a_jwks_member_that_is_not_an_es384_key_is_unusable() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_verifications_share_one_jwks_download() {
+    let nras = Arc::new(MockNras::start().await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let nras = Arc::clone(&nras);
+        tasks.spawn(async move { nras.evaluate(&evidence()).await.map(|_| ()) });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap().unwrap();
+    }
+    assert_eq!(nras.jwks_hits(), 1);
+}

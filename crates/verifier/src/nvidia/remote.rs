@@ -205,12 +205,12 @@ impl NrasClient {
         self.check(&response, request, device, now).await
     }
 
+    /// `{verifier_url}/{gpu|switch}`, appended to the path (a query string stays last).
     fn attest_url(&self, kind: DeviceKind) -> String {
-        format!(
-            "{}/{}",
-            self.base_url.as_str().trim_end_matches('/'),
-            kind.endpoint()
-        )
+        let mut url = self.base_url.clone();
+        let path = format!("{}/{}", url.path().trim_end_matches('/'), kind.endpoint());
+        url.set_path(&path);
+        url.into()
     }
 
     /// Steps 2 to 4 of the module docs on a parsed response.
@@ -401,9 +401,12 @@ fn digest_of(token: &str) -> Vec<u8> {
 #[derive(Debug)]
 pub(crate) struct JwksCache {
     url: String,
-    /// `None` until the first fetch. The lock is held across a fetch, so concurrent
-    /// verifications that miss the same key wait for one download instead of each starting one.
-    keys: tokio::sync::Mutex<Option<HashMap<String, KeyEntry>>>,
+    /// The keys of the last fetch (empty before the first). Lookups hold the lock only to
+    /// clone the `Arc`, so verifications with a cached key never wait for a download.
+    keys: Mutex<Arc<HashMap<String, KeyEntry>>>,
+    /// Held across a download, so concurrent verifications that miss a key wait for one
+    /// download instead of each starting one.
+    refresh: tokio::sync::Mutex<()>,
 }
 
 /// One JWKS member: a usable ES384 key, or why it cannot verify NRAS tokens.
@@ -417,15 +420,12 @@ impl JwksCache {
     /// The process-wide cache for `url` (verifiers are created per request; the keys are not).
     fn shared(url: &str) -> Arc<Self> {
         static CACHES: OnceLock<Mutex<HashMap<String, Arc<JwksCache>>>> = OnceLock::new();
-        let caches = CACHES.get_or_init(Default::default);
-        // Each critical section is one lookup or insert, so a poisoned map is still intact.
-        let mut caches = caches
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut caches = lock(CACHES.get_or_init(Default::default));
         Arc::clone(caches.entry(url.to_owned()).or_insert_with(|| {
             Arc::new(Self {
                 url: url.to_owned(),
-                keys: tokio::sync::Mutex::new(None),
+                keys: Mutex::default(),
+                refresh: tokio::sync::Mutex::new(()),
             })
         }))
     }
@@ -437,14 +437,17 @@ impl JwksCache {
         device: usize,
         token: &str,
     ) -> Result<Arc<VerifyingKey>, NvidiaError> {
-        let mut keys = self.keys.lock().await;
-        if let Some(KeyEntry::Usable(key)) = keys.as_ref().and_then(|keys| keys.get(kid)) {
-            return Ok(Arc::clone(key));
+        if let Some(key) = self.cached(kid) {
+            return Ok(key);
         }
-        let fetched = self.fetch(device).await?;
-        let found = fetched.get(kid).cloned();
-        *keys = Some(fetched);
-        match found {
+        let _refresh = self.refresh.lock().await;
+        // Another verification may have downloaded the keys while this one waited.
+        if let Some(key) = self.cached(kid) {
+            return Ok(key);
+        }
+        let fetched = Arc::new(self.fetch(device).await?);
+        *lock(&self.keys) = Arc::clone(&fetched);
+        match fetched.get(kid).cloned() {
             Some(KeyEntry::Usable(key)) => Ok(key),
             Some(KeyEntry::Unusable(reason)) => Err(NvidiaError::NrasKey {
                 device,
@@ -457,6 +460,15 @@ impl JwksCache {
                 token: token.into(),
                 kid: kid.into(),
             }),
+        }
+    }
+
+    /// The usable key `kid` of the last download, if any.
+    fn cached(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
+        let keys = Arc::clone(&lock(&self.keys));
+        match keys.get(kid) {
+            Some(KeyEntry::Usable(key)) => Some(Arc::clone(key)),
+            _ => None,
         }
     }
 
@@ -491,6 +503,14 @@ impl JwksCache {
             })
             .collect())
     }
+}
+
+/// Locks one of the caches. Each critical section is one lookup, clone or replacement, so a
+/// value behind a poisoned lock is still intact.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// An ES384 verifying key from a JWKS member: EC P-384 `x`/`y`, else the key of `x5c[0]`.
@@ -635,4 +655,71 @@ fn client() -> Result<&'static reqwest::Client, String> {
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// A published answer of NVIDIA's production NRAS (`testdata/README.md`).
+    const PUBLISHED: &str = include_str!("testdata/nras_v3_published_response.json");
+
+    /// A token's claims, decoded without checking its signature.
+    fn unverified_claims(token: &str) -> Map<String, Value> {
+        let payload = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(&jose::b64::decode_url("payload", payload).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_published_nras_answer_has_the_shape_and_binding_checked() {
+        let response = NrasResponse::parse(PUBLISHED.as_bytes(), 0).unwrap();
+        assert_eq!(response.device_name, "GPU-0");
+        for token in [&response.overall, &response.device_token] {
+            let header = Header::decode(token).unwrap();
+            assert_eq!(header.alg, "ES384");
+            assert!(header.kid.unwrap().starts_with("nv-eat-kid-prod-"));
+        }
+        let overall = unverified_claims(&response.overall);
+        check_submods(&overall, &response, 0).unwrap();
+        let device = unverified_claims(&response.device_token);
+        assert_eq!(overall["eat_nonce"], device["eat_nonce"]);
+        assert_eq!(
+            device["x-nvidia-gpu-attestation-report-nonce-match"],
+            Value::Bool(true)
+        );
+
+        // Any change to the device token breaks the binding.
+        let mut tampered = NrasResponse::parse(PUBLISHED.as_bytes(), 0).unwrap();
+        tampered.device_token.push('A');
+        assert!(matches!(
+            check_submods(&overall, &tampered, 0),
+            Err(NvidiaError::NrasSubmods { .. })
+        ));
+    }
+
+    #[test]
+    fn the_jwks_url_defaults_to_the_nras_host() {
+        let (base, jwks) = RemoteConfig::default().endpoints().unwrap();
+        assert_eq!(base.as_str(), DEFAULT_NRAS_URL);
+        assert_eq!(
+            jwks.as_str(),
+            "https://nras.attestation.nvidia.com/.well-known/jwks.json"
+        );
+        let config = RemoteConfig {
+            verifier_url: Some("http://127.0.0.1:8080/nras/v4/attest/?x=1".into()),
+            jwks_url: None,
+        };
+        let (base, jwks) = config.endpoints().unwrap();
+        assert_eq!(jwks.as_str(), "http://127.0.0.1:8080/.well-known/jwks.json");
+        let client = NrasClient {
+            base_url: base,
+            jwks: JwksCache::shared(jwks.as_str()),
+        };
+        assert_eq!(
+            client.attest_url(DeviceKind::Switch),
+            "http://127.0.0.1:8080/nras/v4/attest/switch?x=1"
+        );
+    }
 }
