@@ -3,7 +3,8 @@
 //! workspace root (shared/spec/attestation-service.md §2.1, §2.2).
 //!
 //! - [`attestation`]: package `attestation`, `AttestationService`
-//!   (evaluate, set policy, supplemental challenge).
+//!   (evaluate, set policy, supplemental challenge; get, list and delete policy are
+//!   extensions beyond upstream, see `proto/attestation.proto`).
 //! - [`reference`](mod@reference): package `reference`, `ReferenceValueProviderService`
 //!   (register and query reference values; delete is an extension beyond upstream, see
 //!   `proto/reference.proto`).

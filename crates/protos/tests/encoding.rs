@@ -7,8 +7,11 @@
 use prost::Message;
 use protos::attestation::{
     AttestationRequest, AttestationResponse, ChallengeRequest, ChallengeResponse,
-    IndividualAttestationRequest, SetPolicyRequest, SetPolicyResponse,
+    DeletePolicyRequest, DeletePolicyResponse, GetPolicyRequest, GetPolicyResponse,
+    IndividualAttestationRequest, ListPoliciesRequest, ListPoliciesResponse, SetPolicyRequest,
+    SetPolicyResponse,
     individual_attestation_request::{InitData, RuntimeData},
+    list_policies_response::PolicyInfo,
 };
 use protos::reference::{
     ReferenceValueDeleteRequest, ReferenceValueDeleteResponse, ReferenceValueQueryRequest,
@@ -225,6 +228,66 @@ fn reference_delete_extension() {
         ReferenceValueDeleteResponse::decode(ld(1, b"x").as_slice()).unwrap(),
         ReferenceValueDeleteResponse {}
     );
+}
+
+#[test]
+fn policy_get_and_delete_extension() {
+    // The openanolis/trustee extension: `policy_id = 1` in both requests, the
+    // base64url policy text in `policy = 1`, an empty delete response.
+    let get = GetPolicyRequest {
+        policy_id: "default_cpu".into(),
+    };
+    let expected = ld(1, b"default_cpu");
+    assert_eq!(expected, b"\x0a\x0bdefault_cpu".to_vec());
+    roundtrip(&get, &expected);
+    roundtrip(
+        &GetPolicyResponse {
+            policy: "cGFja2FnZQ".into(),
+        },
+        b"\x0a\x0acGFja2FnZQ",
+    );
+    roundtrip(
+        &DeletePolicyRequest {
+            policy_id: "p2".into(),
+        },
+        b"\x0a\x02p2",
+    );
+    roundtrip(&DeletePolicyRequest::default(), &[]);
+    roundtrip(&DeletePolicyResponse {}, &[]);
+    // A delete response from a newer server with fields we do not know still decodes.
+    assert_eq!(
+        DeletePolicyResponse::decode(ld(1, b"x").as_slice()).unwrap(),
+        DeletePolicyResponse {}
+    );
+}
+
+#[test]
+fn policy_list_extension() {
+    roundtrip(&ListPoliciesRequest {}, &[]);
+    // policies = 1, each an embedded PolicyInfo {policy_id = 1, policy_hash = 2}, in order.
+    let msg = ListPoliciesResponse {
+        policies: vec![
+            PolicyInfo {
+                policy_id: "a".into(),
+                policy_hash: "h1".into(),
+            },
+            PolicyInfo {
+                policy_id: "b".into(),
+                policy_hash: "h2".into(),
+            },
+        ],
+    };
+    let expected = [
+        ld(1, &[ld(1, b"a"), ld(2, b"h1")].concat()),
+        ld(1, &[ld(1, b"b"), ld(2, b"h2")].concat()),
+    ]
+    .concat();
+    assert_eq!(
+        expected,
+        b"\x0a\x07\x0a\x01a\x12\x02h1\x0a\x07\x0a\x01b\x12\x02h2".to_vec()
+    );
+    roundtrip(&msg, &expected);
+    roundtrip(&ListPoliciesResponse::default(), &[]);
 }
 
 #[test]
