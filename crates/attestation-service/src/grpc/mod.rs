@@ -9,6 +9,9 @@
 //! ([`crate::Error::ReferenceValueProviderUnavailable`]) is `UNAVAILABLE`, marked with the
 //! [`UNAVAILABLE_COMPONENT_KEY`] trailer, so a KBS can tell it from the AS being unreachable;
 //! so is a reference-value register, query or delete that the AS's remote RVPS did not answer.
+//! The policy-management extension beyond upstream (`GetAttestationPolicy`,
+//! `ListAttestationPolicies`, `DeleteAttestationPolicy`) answers an unknown id `NOT_FOUND` and
+//! an id that can never name a policy `INVALID_ARGUMENT`.
 
 use std::sync::Arc;
 
