@@ -75,6 +75,14 @@ async fn both_samples_verify_and_yield_the_manifest_claims() {
             claims["advisory_ids"],
             json!(["INTEL-SA-00960", "INTEL-SA-00982", "INTEL-SA-00986"])
         );
+        // A TD 1.0 body: the current TCB (QVL supplemental 3.5) is the launch TCB.
+        assert_eq!(claims["tcb_status_current"], "OutOfDate");
+        assert_eq!(
+            claims["advisory_ids_current"],
+            json!(["INTEL-SA-00960", "INTEL-SA-00982", "INTEL-SA-00986"])
+        );
+        assert_eq!(claims["tcb_date_current"], "2023-08-09T00:00:00Z");
+        assert_eq!(claims["tcb_date_current"], claims["tcb_date"]);
         assert!(claims.get("uefi_event_logs").is_none());
     }
 }

@@ -318,6 +318,13 @@ pub enum DcapError {
     #[error("no tcb level of the tcb info matches the platform tcb (tcb not supported)")]
     TcbLevelNotFound,
 
+    /// No TCB level of the TCB Info is at or below the TCB a TD 1.5 report says the TD runs
+    /// now (`tee_tcb_svn2`); QVL fails such a quote as `TCB_NOT_SUPPORTED`.
+    #[error(
+        "no tcb level of the tcb info matches the current tdx tcb (tee_tcb_svn2; tcb not supported)"
+    )]
+    CurrentTcbLevelNotFound,
+
     /// The quote's TDX module (from `tee_tcb_svn`/`mr_seam`) matches no module identity
     /// of the TCB Info.
     #[error("tdx module identity {id} not found or does not match the tcb info: {reason}")]

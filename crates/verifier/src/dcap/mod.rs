@@ -33,6 +33,7 @@ pub use pck::{PckExtension, PlatformConfiguration, SgxType};
 pub use quote::{
     BodyDescriptor, EnclaveReport, Quote, QuoteBody, QuoteHeader, TdReport10, TdReport15,
 };
+pub use status::CurrentTcb;
 pub use tcb::{QeIdentity, TcbInfo, TcbStatus};
 pub use verify::{
     VerifiedCollateral, VerifiedQuote, collateral_request, verify, verify_with_collateral,

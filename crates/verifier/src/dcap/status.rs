@@ -27,6 +27,15 @@
 //! It is `TDRelaunchAdvisedConfigurationNeeded` instead when the SGX level's status or the
 //! converged TDX status needs configuration. The newest level is QVL's first: the highest by
 //! SGX components, then PCESVN, then TDX components (Intel lists it first).
+//!
+//! The current TCB (QVL supplemental data 3.5, DCAP 1.27: `tcb_status_current`,
+//! `tcb_date_current`, `sa_list_current`; QVL's `checkTcbLevel` in `TcbLevelCheck.cpp` of
+//! <https://github.com/intel/confidential-computing.tee.dcap.qvl>). For a TD 1.5 body it is the
+//! same evaluation as the launch TCB's (platform level, TDX module identity level, QE level;
+//! converged status, earliest date, their advisories) with `tee_tcb_svn2` in place of
+//! `tee_tcb_svn`, without the relaunch check; a `tee_tcb_svn2` that matches no TCB level or
+//! module identity fails the quote, as in QVL. For SGX and TD 1.0 bodies it is the launch
+//! evaluation's result.
 
 use std::cmp::Ordering;
 
@@ -34,9 +43,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::error::DcapError;
-use super::quote::{EnclaveReport, QuoteBody, TdReport10};
+use super::quote::{EnclaveReport, QuoteBody, TdReport10, TdReport15};
 use super::tcb::{
-    QeIdentity, SvnLevel, TcbInfo, TcbLevel, TcbStatus, TdxModule, converge, match_svn_level,
+    QeIdentity, SvnLevel, TcbInfo, TcbLevel, TcbStatus, TdxModule, TdxModuleIdentity, converge,
+    match_svn_level,
 };
 
 /// What the TCB evaluation found for one quote.
@@ -54,6 +64,20 @@ pub(crate) struct TcbEvaluation<'a> {
     pub(crate) advisory_ids: Vec<String>,
     /// The earliest `tcbDate` of the matched levels.
     pub(crate) tcb_date: Option<String>,
+    /// The TCB the TD runs now (differs from the launch TCB above only for a TD 1.5 body after
+    /// a TD-preserving update).
+    pub(crate) current: CurrentTcb,
+}
+
+/// The evaluation of the TCB a TD runs now (see the module docs), QVL's "current" values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentTcb {
+    /// The converged status (platform, TDX module, QE; never a relaunch status for TD 1.5).
+    pub status: TcbStatus,
+    /// Advisory ids of the matched levels (platform first, then module and QE, no repeats).
+    pub advisory_ids: Vec<String>,
+    /// The earliest `tcbDate` of the matched levels, RFC 3339.
+    pub tcb_date: Option<String>,
 }
 
 /// The TCB status of a quote with `body`, QE report `qe_report` and the PCK certificate's
@@ -71,9 +95,6 @@ pub(crate) fn evaluate<'a>(
         .match_platform_level(cpu_components, pce_svn, td.map(|td| &td.tee_tcb_svn))
         .ok_or(DcapError::TcbLevelNotFound)?;
     reject(platform.status, "platform")?;
-    let mut status = platform.status;
-    let mut advisory_ids = platform.advisory_ids.clone();
-    let mut dates = vec![platform.tcb_date.as_str()];
 
     let module = match td {
         Some(td) => check_tdx_module(tcb_info, td)?,
@@ -81,14 +102,21 @@ pub(crate) fn evaluate<'a>(
     };
     if let Some(level) = module {
         reject(level.status, "tdx module")?;
-        status = converge(status, level.status);
-        merge(&mut advisory_ids, &level.advisory_ids);
-        dates.push(&level.tcb_date);
     }
 
     let qe = check_qe_identity(qe_identity, qe_report)?;
     reject(qe.status, "qe")?;
+    let launch = Levels {
+        platform,
+        module,
+        qe,
+    };
+    let mut status = launch.tdx_status();
+    let mut current = None;
     if let QuoteBody::Td15(report) = body {
+        // The current TCB first: QVL evaluates it before the relaunch check and fails the
+        // quote when it cannot be evaluated.
+        current = Some(current_levels(tcb_info, cpu_components, pce_svn, report, qe)?.tcb());
         let sgx = tcb_info
             .match_platform_level(cpu_components, pce_svn, None)
             .map_or(platform.status, |level| level.status);
@@ -103,19 +131,16 @@ pub(crate) fn evaluate<'a>(
         }
     }
     status = converge(status, qe.status);
-    merge(&mut advisory_ids, &qe.advisory_ids);
-    dates.push(&qe.tcb_date);
     reject(status, "platform")?;
 
-    // RFC 3339 UTC dates of one format compare as text; pick by parsed time anyway.
-    let tcb_date = dates
-        .into_iter()
-        .min_by_key(|date| {
-            OffsetDateTime::parse(date, &Rfc3339)
-                .map(OffsetDateTime::unix_timestamp)
-                .unwrap_or(i64::MAX)
-        })
-        .map(str::to_owned);
+    let advisory_ids = launch.advisory_ids();
+    let tcb_date = launch.tcb_date();
+    // SGX and TD 1.0: the current TCB is the launch TCB (QVL copies its values).
+    let current = current.unwrap_or_else(|| CurrentTcb {
+        status,
+        advisory_ids: advisory_ids.clone(),
+        tcb_date: tcb_date.clone(),
+    });
     Ok(TcbEvaluation {
         status,
         platform,
@@ -123,6 +148,102 @@ pub(crate) fn evaluate<'a>(
         qe,
         advisory_ids,
         tcb_date,
+        current,
+    })
+}
+
+/// The levels one TEE TCB (the launch or the current one) matched.
+struct Levels<'a> {
+    platform: &'a TcbLevel,
+    module: Option<&'a SvnLevel>,
+    qe: &'a SvnLevel,
+}
+
+impl Levels<'_> {
+    /// The platform (TDX) status converged with the TDX module's (not yet with the QE's).
+    fn tdx_status(&self) -> TcbStatus {
+        self.module.map_or(self.platform.status, |level| {
+            converge(self.platform.status, level.status)
+        })
+    }
+
+    /// Platform first, then module and QE, no repeats.
+    fn advisory_ids(&self) -> Vec<String> {
+        let mut ids = self.platform.advisory_ids.clone();
+        if let Some(level) = self.module {
+            merge(&mut ids, &level.advisory_ids);
+        }
+        merge(&mut ids, &self.qe.advisory_ids);
+        ids
+    }
+
+    /// The earliest `tcbDate` of the levels.
+    fn tcb_date(&self) -> Option<String> {
+        let dates = [
+            Some(self.platform.tcb_date.as_str()),
+            self.module.map(|level| level.tcb_date.as_str()),
+            Some(self.qe.tcb_date.as_str()),
+        ];
+        // RFC 3339 UTC dates of one format compare as text; pick by parsed time anyway.
+        dates
+            .into_iter()
+            .flatten()
+            .min_by_key(|date| {
+                OffsetDateTime::parse(date, &Rfc3339)
+                    .map(OffsetDateTime::unix_timestamp)
+                    .unwrap_or(i64::MAX)
+            })
+            .map(str::to_owned)
+    }
+
+    /// The evaluation as a current TCB: all statuses converged, no relaunch check.
+    fn tcb(&self) -> CurrentTcb {
+        CurrentTcb {
+            status: converge(self.tdx_status(), self.qe.status),
+            advisory_ids: self.advisory_ids(),
+            tcb_date: self.tcb_date(),
+        }
+    }
+}
+
+/// The levels of a TD 1.5 report's current TCB (`tee_tcb_svn2`): platform level by the PCK
+/// certificate's SGX components, PCESVN and `tee_tcb_svn2`, module identity level of
+/// `TDX_<tee_tcb_svn2[1]>` by `tee_tcb_svn2[0]`, the QE's level as matched already.
+fn current_levels<'a>(
+    tcb_info: &'a TcbInfo,
+    cpu_components: &[u8; 16],
+    pce_svn: u16,
+    report: &TdReport15,
+    qe: &'a SvnLevel,
+) -> Result<Levels<'a>, DcapError> {
+    let svn2 = &report.tee_tcb_svn2;
+    let platform = tcb_info
+        .match_platform_level(cpu_components, pce_svn, Some(svn2))
+        .ok_or(DcapError::CurrentTcbLevelNotFound)?;
+    let [minor, major, ..] = *svn2;
+    let module = if major == 0 {
+        None
+    } else {
+        let id = format!("TDX_{major:02X}");
+        let mismatch = |reason| DcapError::TdxModuleMismatch {
+            id: id.clone(),
+            reason,
+        };
+        let identity = module_identity(tcb_info, &id)
+            .ok_or_else(|| mismatch("tee_tcb_svn2 names no module identity of the tcb info"))?;
+        if identity.levels.is_empty() {
+            return Err(mismatch(
+                "the module identity of tee_tcb_svn2 has no tcb levels",
+            ));
+        }
+        let level = match_svn_level(&identity.levels, u16::from(minor))
+            .ok_or_else(|| mismatch("tee_tcb_svn2 module svn below every module tcb level"))?;
+        Some(level)
+    };
+    Ok(Levels {
+        platform,
+        module,
+        qe,
     })
 }
 
@@ -175,11 +296,7 @@ pub(crate) fn relaunch_status(
         minor >= newest_tdx[0]
     } else {
         let id = format!("TDX_{major:02X}");
-        let identity = tcb_info
-            .tdx_module_identities
-            .iter()
-            .find(|identity| identity.id.eq_ignore_ascii_case(&id));
-        let Some(identity) = identity else {
+        let Some(identity) = module_identity(tcb_info, &id) else {
             return Err(DcapError::TdxModuleMismatch {
                 id,
                 reason: "tee_tcb_svn2 names no module identity of the tcb info",
@@ -250,15 +367,20 @@ fn check_tdx_module<'a>(
         }
         return Ok(None);
     }
-    let identity = tcb_info
-        .tdx_module_identities
-        .iter()
-        .find(|identity| identity.id.eq_ignore_ascii_case(&id))
+    let identity = module_identity(tcb_info, &id)
         .ok_or_else(|| mismatch("no such module identity in the tcb info"))?;
     check_module_signer(&identity.module, td).map_err(mismatch)?;
     let level = match_svn_level(&identity.levels, u16::from(td.tee_tcb_svn[0]))
         .ok_or_else(|| mismatch("module svn below every module tcb level"))?;
     Ok(Some(level))
+}
+
+/// The TCB Info's module identity `id` (`TDX_<major>`, case-insensitive as QVL).
+fn module_identity<'a>(tcb_info: &'a TcbInfo, id: &str) -> Option<&'a TdxModuleIdentity> {
+    tcb_info
+        .tdx_module_identities
+        .iter()
+        .find(|identity| identity.id.eq_ignore_ascii_case(id))
 }
 
 fn check_module_signer(module: &TdxModule, td: &TdReport10) -> Result<(), &'static str> {

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use super::error::{CertRole, CrlKind, DcapError, SignedCollateral};
 use super::pck::{PckExtension, SGX_EXTENSION};
 use super::quote::Quote;
-use super::status::evaluate;
+use super::status::{CurrentTcb, evaluate};
 use super::tcb::{QeIdentity, TcbInfo, TcbStatus};
 use super::x509::{DcapCert, VerifiedCrl, check_pinned_root_der, check_window, intel_root};
 use crate::collateral::intel::{CollateralRequest, DcapCollateral, DcapTee, PckCa};
@@ -38,6 +38,10 @@ pub struct VerifiedQuote {
     pub collateral_expired: bool,
     /// `tcbDate` of the matched levels (the earliest of platform, TDX module and QE), RFC 3339.
     pub tcb_date: Option<String>,
+    /// The TCB the TD runs now (QVL supplemental 3.5 `*_current`): for a TD 1.5 body the
+    /// evaluation with `tee_tcb_svn2`, otherwise the same as `tcb_status`, `advisory_ids` and
+    /// `tcb_date` above.
+    pub current: CurrentTcb,
     /// The platform TCB level's own status (before convergence).
     pub platform_tcb_status: TcbStatus,
     /// The TDX module identity level's status (TDX 1.5+ modules, `tee_tcb_svn[1] > 0`).
@@ -303,6 +307,7 @@ pub fn verify_with_collateral(
         pck_ca,
         collateral_expired: collateral.expired_at(now_unix),
         tcb_date: evaluation.tcb_date,
+        current: evaluation.current,
         platform_tcb_status: evaluation.platform.status,
         tdx_module_tcb_status: evaluation.module.map(|level| level.status),
         qe_tcb_status: evaluation.qe.status,

@@ -113,6 +113,10 @@ async fn occlum_quote_verifies_with_its_bundle_and_yields_the_manifest_claims() 
         ])
     );
     assert_eq!(claims["tcb_date"], "2021-11-10T00:00:00Z");
+    // SGX: the current TCB (QVL supplemental 3.5) is the launch TCB.
+    assert_eq!(claims["tcb_status_current"], "OutOfDate");
+    assert_eq!(claims["advisory_ids_current"], claims["advisory_ids"]);
+    assert_eq!(claims["tcb_date_current"], "2021-11-10T00:00:00Z");
     assert_eq!(claims["collateral_expiration_status"], "0");
     // Upstream's byte order, as in its sgx claims test.
     assert_eq!(

@@ -250,6 +250,8 @@ fn fingerprint(collateral: &DcapCollateral) -> [u8; 32] {
 
 /// The DCAP results as upstream's "custom" claims (QVL supplemental data, verifiers spec
 /// §3.2): `tcb_status`, `advisory_ids`, `collateral_expiration_status` ("0"/"1"), `tcb_date`,
+/// the current TCB's `tcb_status_current`, `advisory_ids_current`, `tcb_date_current` (as
+/// upstream with a QVL of supplemental minor version 5, DCAP 1.27),
 /// `earliest_issue_date`, `latest_issue_date`, `earliest_expiration_date` (RFC 3339),
 /// `pck_crl_num`, `root_ca_crl_num`, `tcb_eval_num` (numbers), `platform_provider_id` (hex
 /// PPID), `sgx_type`, the platform flags of scalable platforms, `root_key_id`, and
@@ -258,18 +260,15 @@ pub(crate) fn insert_dcap_claims(verified: &VerifiedQuote, claims: &mut Map<Stri
     let mut put = |name: &str, value: Value| {
         claims.insert(name.to_owned(), value);
     };
+    let ids = |ids: &[String]| Value::Array(ids.iter().cloned().map(Value::String).collect());
     put("tcb_status", verified.tcb_status.to_string().into());
-    put(
-        "advisory_ids",
-        Value::Array(
-            verified
-                .advisory_ids
-                .iter()
-                .cloned()
-                .map(Value::String)
-                .collect(),
-        ),
-    );
+    put("advisory_ids", ids(&verified.advisory_ids));
+    let current = &verified.current;
+    put("tcb_status_current", current.status.to_string().into());
+    put("advisory_ids_current", ids(&current.advisory_ids));
+    if let Some(date) = &current.tcb_date {
+        put("tcb_date_current", date.clone().into());
+    }
     let expired = if verified.collateral_expired {
         "1"
     } else {

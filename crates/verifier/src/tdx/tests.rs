@@ -139,6 +139,10 @@ async fn quote_4_verifies_with_its_bundle_and_yields_the_manifest_claims() {
     assert_eq!(claims["tcb_status"], "UpToDate");
     assert_eq!(claims["advisory_ids"], json!([]));
     assert_eq!(claims["tcb_date"], "2023-02-15T00:00:00Z");
+    // A TD 1.0 body: the current TCB (QVL supplemental 3.5) is the launch TCB.
+    assert_eq!(claims["tcb_status_current"], "UpToDate");
+    assert_eq!(claims["advisory_ids_current"], json!([]));
+    assert_eq!(claims["tcb_date_current"], "2023-02-15T00:00:00Z");
     assert_eq!(claims["collateral_expiration_status"], "0");
     // Upstream's byte order (its golden claims); the PCK certificate holds 021ac64d...82.
     assert_eq!(
@@ -167,6 +171,9 @@ async fn quote_6_verifies_and_binds_its_mr_config_id_as_init_data() {
     assert_eq!(claims["init_data"], QUOTE_6_MR_CONFIG_ID);
     assert_eq!(claims["tcb_status"], "OutOfDate");
     assert_eq!(claims["tcb_date"], "2018-01-04T00:00:00Z");
+    assert_eq!(claims["tcb_status_current"], "OutOfDate");
+    assert_eq!(claims["advisory_ids_current"], json!([]));
+    assert_eq!(claims["tcb_date_current"], "2018-01-04T00:00:00Z");
     assert_eq!(
         claims["platform_instance_id"],
         "99191e4ad7393cd579c4166bbaf5ea02"
@@ -445,4 +452,34 @@ fn relaunch_statuses_reach_the_tcb_status_claim_with_qvls_strings() {
         assert_eq!(claims["tcb_status"], claim);
         assert!(status.is_accepted(), "{claim} is an accepted QVL result");
     }
+}
+
+#[test]
+fn current_tcb_claims_carry_the_current_evaluation_not_the_launch_one() {
+    // A TD 1.5 evaluation is computed in `dcap` (its relaunch tests); here: each value reaches
+    // its claim, apart from the launch values.
+    let quote = crate::dcap::Quote::parse(&shared("evidence/tdx/tdx_quote_4.dat")).unwrap();
+    let bundle = shared("collateral/intel/bundles/tdx_quote_4.dcap-qvl.json");
+    let collateral =
+        DcapCollateral::from_dcap_qvl_json(std::str::from_utf8(&bundle).unwrap()).unwrap();
+    let now = time::OffsetDateTime::from_unix_timestamp(QUOTE_4_TIME as i64).unwrap();
+    let mut verified = crate::dcap::verify(quote, &collateral, now).unwrap();
+    verified.tcb_status = crate::dcap::TcbStatus::TdRelaunchAdvised;
+    verified.advisory_ids = vec!["INTEL-SA-00001".into()];
+    verified.current = crate::dcap::CurrentTcb {
+        status: crate::dcap::TcbStatus::UpToDate,
+        advisory_ids: vec!["INTEL-SA-00002".into(), "INTEL-SA-00003".into()],
+        tcb_date: Some("2025-01-01T00:00:00Z".into()),
+    };
+    let mut claims = serde_json::Map::new();
+    common::insert_dcap_claims(&verified, &mut claims);
+    assert_eq!(claims["tcb_status"], "TDRelaunchAdvised");
+    assert_eq!(claims["advisory_ids"], json!(["INTEL-SA-00001"]));
+    assert_eq!(claims["tcb_date"], "2023-02-15T00:00:00Z");
+    assert_eq!(claims["tcb_status_current"], "UpToDate");
+    assert_eq!(
+        claims["advisory_ids_current"],
+        json!(["INTEL-SA-00002", "INTEL-SA-00003"])
+    );
+    assert_eq!(claims["tcb_date_current"], "2025-01-01T00:00:00Z");
 }

@@ -1,10 +1,10 @@
-//! QVL's TD relaunch check, on the pure status evaluation with TCB levels and SVNs built here
-//! (Intel signs real TCB Info, and no sample is a TD 1.5 quote that verifies; see
-//! `status.rs` for the rule and its sources).
+//! QVL's TD relaunch check and the current TCB (`tee_tcb_svn2`) of TD 1.5 bodies, on the pure
+//! status evaluation with TCB levels and SVNs built here (Intel signs real TCB Info, and no
+//! sample is a TD 1.5 quote that verifies; see `status.rs` for the rules and their sources).
 
 use crate::collateral::intel::DcapTee;
 use crate::dcap::quote::{EnclaveReport, QuoteBody, TdReport10, TdReport15};
-use crate::dcap::status::{RelaunchInputs, TcbEvaluation, evaluate, relaunch_status};
+use crate::dcap::status::{CurrentTcb, RelaunchInputs, TcbEvaluation, evaluate, relaunch_status};
 use crate::dcap::tcb::{
     QeIdentity, SvnLevel, TcbInfo, TcbLevel, TcbStatus, TdxModule, TdxModuleIdentity,
 };
@@ -299,9 +299,17 @@ fn tee_tcb_svn2_naming_a_missing_module_identity_fails() {
             reason: "the module identity of tee_tcb_svn2 has no tcb levels"
         }
     );
-    // Not looked up at all when relaunch is out of the question (module up to date).
+    // Whether or not a relaunch is in question (module up to date at launch): QVL evaluates
+    // the current TCB of every TD 1.5 body and fails when it cannot.
+    let (tcb_info, qe_identity) = (self::tcb_info(), self::qe_identity());
     let body = td15([6, 1, 4], [6, 2, 4]);
-    assert_eq!(status_of(&body), UpToDate);
+    assert_eq!(
+        run(&tcb_info, &qe_identity, PCK_CPU, &body, 8).unwrap_err(),
+        DcapError::TdxModuleMismatch {
+            id: "TDX_02".into(),
+            reason: "tee_tcb_svn2 names no module identity of the tcb info"
+        }
+    );
 }
 
 #[test]
@@ -387,4 +395,128 @@ fn relaunch_inputs_follow_qvl() {
             "module {module:?}"
         );
     }
+}
+
+fn current_of(tee_tcb_svn: [u8; 3], tee_tcb_svn2: [u8; 3]) -> CurrentTcb {
+    let (tcb_info, qe_identity) = (tcb_info(), qe_identity());
+    let body = td15(tee_tcb_svn, tee_tcb_svn2);
+    run(&tcb_info, &qe_identity, PCK_CPU, &body, 8)
+        .unwrap()
+        .current
+}
+
+fn ids(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|id| (*id).to_owned()).collect()
+}
+
+#[test]
+fn td15_current_tcb_is_evaluated_with_tee_tcb_svn2() {
+    // Distinct dates: module level 6 2025-03-01, module level 2 2024-02-01, QE 2025-06-01.
+    let mut tcb_info = tcb_info();
+    tcb_info.tdx_module_identities[0].levels[0].tcb_date = "2025-03-01T00:00:00Z".into();
+    tcb_info.tdx_module_identities[0].levels[1].tcb_date = "2024-02-01T00:00:00Z".into();
+    let mut qe_identity = qe_identity();
+    for level in &mut qe_identity.levels {
+        level.tcb_date = "2025-06-01T00:00:00Z".into();
+    }
+    // Launched on module minor 2 (OutOfDate), now minor 6 after a TD-preserving update.
+    let body = td15([2, 1, 4], [6, 1, 4]);
+    let evaluation = run(&tcb_info, &qe_identity, PCK_CPU, &body, 8).unwrap();
+    // The launch values: relaunch advised, the old module level's advisory and date.
+    assert_eq!(evaluation.status, TdRelaunchAdvised);
+    assert_eq!(
+        evaluation.advisory_ids,
+        ids(&["INTEL-SA-MODULE-OLD", "INTEL-SA-QE"])
+    );
+    assert_eq!(evaluation.tcb_date.as_deref(), Some("2024-02-01T00:00:00Z"));
+    // The current values: L0 and module level 6, all up to date; the earliest of L0
+    // (2025-01-01), module (2025-03-01) and QE (2025-06-01).
+    assert_eq!(
+        evaluation.current,
+        CurrentTcb {
+            status: UpToDate,
+            advisory_ids: ids(&["INTEL-SA-MODULE-NEW", "INTEL-SA-QE"]),
+            tcb_date: Some("2025-01-01T00:00:00Z".into()),
+        }
+    );
+}
+
+#[test]
+fn td15_current_tcb_matches_the_platform_level_by_tee_tcb_svn2() {
+    // Launched with TDX component 2 at 2 (level L1, OutOfDate), now at 4 (L0).
+    let current = current_of([6, 1, 2], [6, 1, 4]);
+    assert_eq!(current.status, UpToDate);
+    assert_eq!(current.tcb_date.as_deref(), Some("2024-06-01T00:00:00Z"));
+    // The reverse: the current TCB is judged on its own, never as a relaunch.
+    assert_eq!(current_of([6, 1, 4], [6, 1, 2]).status, OutOfDate);
+    assert_eq!(current_of([2, 1, 4], [2, 1, 4]).status, OutOfDate);
+    // A module of major version 0 now: no module level, bytes 0 and 2 against the levels.
+    let current = current_of([2, 1, 4], [7, 0, 4]);
+    assert_eq!(current.status, UpToDate);
+    assert_eq!(current.advisory_ids, ids(&["INTEL-SA-QE"]));
+    assert_eq!(current_of([2, 1, 4], [6, 0, 4]).status, OutOfDate);
+}
+
+#[test]
+fn td15_current_tcb_converges_with_the_qe_and_the_module() {
+    let (tcb_info, qe_identity) = (tcb_info(), qe_identity());
+    let body = td15([2, 1, 4], [6, 1, 4]);
+    // QE SVN 0: its level is OutOfDate, for the current TCB too.
+    let evaluation = run(&tcb_info, &qe_identity, PCK_CPU, &body, 0).unwrap();
+    assert_eq!(evaluation.status, OutOfDate);
+    assert_eq!(evaluation.current.status, OutOfDate);
+    // Platform L0 ConfigurationNeeded with an out-of-date current module.
+    let mut tcb_info = self::tcb_info();
+    tcb_info.levels[0].status = ConfigurationNeeded;
+    let body = td15([2, 1, 4], [5, 1, 4]);
+    let evaluation = run(&tcb_info, &qe_identity, PCK_CPU, &body, 8).unwrap();
+    assert_eq!(evaluation.current.status, OutOfDateConfigurationNeeded);
+    assert_eq!(
+        evaluation.current.advisory_ids,
+        ids(&["INTEL-SA-MODULE-OLD", "INTEL-SA-QE"])
+    );
+}
+
+#[test]
+fn td15_current_tcb_that_cannot_be_evaluated_fails_the_quote() {
+    let qe_identity = qe_identity();
+    // Without L2, tee_tcb_svn2 component 2 at 1 reaches no level.
+    let mut tcb_info = tcb_info();
+    tcb_info.levels.truncate(2);
+    let body = td15([6, 1, 2], [6, 1, 1]);
+    assert_eq!(
+        run(&tcb_info, &qe_identity, PCK_CPU, &body, 8).unwrap_err(),
+        DcapError::CurrentTcbLevelNotFound
+    );
+    // The module minor SVN of tee_tcb_svn2 below every module level.
+    let tcb_info = self::tcb_info();
+    let body = td15([6, 1, 4], [1, 1, 4]);
+    assert_eq!(
+        run(&tcb_info, &qe_identity, PCK_CPU, &body, 8).unwrap_err(),
+        DcapError::TdxModuleMismatch {
+            id: "TDX_01".into(),
+            reason: "tee_tcb_svn2 module svn below every module tcb level"
+        }
+    );
+}
+
+#[test]
+fn td10_current_tcb_is_the_launch_tcb() {
+    let (tcb_info, qe_identity) = (tcb_info(), qe_identity());
+    // The same SVNs as a relaunch-advised TD 1.5 body, in a TD 1.0 body: nothing to compare.
+    let body = QuoteBody::Td10(td10([2, 1, 4]));
+    let evaluation = run(&tcb_info, &qe_identity, PCK_CPU, &body, 8).unwrap();
+    assert_eq!(
+        evaluation.current,
+        CurrentTcb {
+            status: evaluation.status,
+            advisory_ids: evaluation.advisory_ids.clone(),
+            tcb_date: evaluation.tcb_date.clone(),
+        }
+    );
+    assert_eq!(evaluation.current.status, OutOfDate);
+    assert_eq!(
+        evaluation.current.advisory_ids,
+        ids(&["INTEL-SA-MODULE-OLD", "INTEL-SA-QE"])
+    );
 }

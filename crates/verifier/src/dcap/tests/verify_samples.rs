@@ -7,8 +7,8 @@ use time::format_description::well_known::Rfc3339;
 use super::quote_parse::{AZ_TD_QUOTE, OCCLUM_QUOTE, TDX_QUOTE_4, TDX_QUOTE_5, TDX_QUOTE_6};
 use crate::collateral::intel::{DcapCollateral, DcapTee, PckCa};
 use crate::dcap::{
-    DcapError, Quote, SgxType, TcbStatus, VerifiedCollateral, collateral_request, verify,
-    verify_with_collateral,
+    CurrentTcb, DcapError, Quote, SgxType, TcbStatus, VerifiedCollateral, collateral_request,
+    verify, verify_with_collateral,
 };
 use crate::test_support::shared;
 
@@ -90,6 +90,15 @@ fn tdx_quote_4_verifies_up_to_date() {
         Some("021ac64d355ba904e2d5948d228d5482")
     );
     assert_eq!(verified.tcb_eval_num, 15);
+    // A TD 1.0 body: the current TCB is the launch TCB.
+    assert_eq!(
+        verified.current,
+        CurrentTcb {
+            status: TcbStatus::UpToDate,
+            advisory_ids: Vec::new(),
+            tcb_date: Some("2023-02-15T00:00:00Z".into()),
+        }
+    );
     // A debug TD is not rejected: it is a claim for policy.
     assert!(verified.quote.body.td_report().unwrap().is_debug());
 }
@@ -136,6 +145,15 @@ fn tdx_quote_6_verifies_out_of_date_with_tdx_module_identity() {
             .as_deref(),
         Some("02eaf5ba6b16c479d53c39d74a1e1999")
     );
+    // Quote v4 (TD 1.0 body) with a module identity: the current TCB is the launch TCB.
+    assert_eq!(
+        verified.current,
+        CurrentTcb {
+            status: TcbStatus::OutOfDate,
+            advisory_ids: Vec::new(),
+            tcb_date: Some("2018-01-04T00:00:00Z".into()),
+        }
+    );
 }
 
 #[test]
@@ -146,6 +164,10 @@ fn azure_td_quote_verifies_out_of_date_with_advisories() {
         verified.advisory_ids,
         strings(&["INTEL-SA-00960", "INTEL-SA-00982", "INTEL-SA-00986"])
     );
+    assert_eq!(verified.current.status, TcbStatus::OutOfDate);
+    assert_eq!(verified.current.advisory_ids, verified.advisory_ids);
+    assert_eq!(verified.current.tcb_date, verified.tcb_date);
+    assert!(verified.current.tcb_date.is_some());
     assert_eq!(hex::encode_upper(verified.fmspc), "00806F050000");
     assert_eq!(verified.pck_ca, PckCa::Platform);
     // SEPT_VE_DISABLE is 0 in this TD; not our call (policy's).
@@ -177,6 +199,13 @@ fn occlum_sgx_quote_verifies_out_of_date_with_advisories() {
     assert_eq!(hex::encode_upper(verified.fmspc), "00606A000000");
     assert_eq!(verified.pck_ca, PckCa::Platform);
     assert_eq!(verified.tcb_date.as_deref(), Some("2021-11-10T00:00:00Z"));
+    // SGX: the current TCB is the launch TCB.
+    assert_eq!(verified.current.status, TcbStatus::OutOfDate);
+    assert_eq!(verified.current.advisory_ids, verified.advisory_ids);
+    assert_eq!(
+        verified.current.tcb_date.as_deref(),
+        Some("2021-11-10T00:00:00Z")
+    );
     // 00606A is an Ice Lake server: scalable SGX.
     assert_eq!(verified.pck.sgx_type, SgxType::Scalable);
     assert_eq!(
