@@ -106,6 +106,19 @@ pub enum Error {
         /// What is wrong with the answer.
         reason: String,
     },
+    /// The remote attestation service lacks an RPC beyond upstream's AS API that this KBS needs
+    /// for the request (it answered `UNIMPLEMENTED`, as an upstream AS does).
+    #[error(
+        "attestation service at {addr} does not support {operation}: it answered UNIMPLEMENTED \
+         (the call is an extension beyond upstream's attestation service API, which an upstream \
+         AS lacks)"
+    )]
+    RemoteUnsupported {
+        /// The configured `as_addr`.
+        addr: String,
+        /// The RPC.
+        operation: RemoteOperation,
+    },
     /// The configured backend has no way to do this.
     #[error("{operation} is not supported with [attestation_service] type = \"{backend}\"")]
     Unsupported {
@@ -164,9 +177,9 @@ impl Error {
             Self::Remote {
                 operation, code, ..
             } => grpc::remote_error_kind(*operation, *code),
-            Self::Unsupported { .. } | Self::ReferenceValueDeleteUnsupported => {
-                ErrorKind::Unsupported
-            }
+            Self::Unsupported { .. }
+            | Self::RemoteUnsupported { .. }
+            | Self::ReferenceValueDeleteUnsupported => ErrorKind::Unsupported,
         }
     }
 

@@ -9,6 +9,10 @@
 //! same `AttestationRequest`. Reference values are registered, queried and deleted through the
 //! same address (`reference.ReferenceValueProviderService`, which `grpc-as` serves too; delete
 //! is our `DeleteReferenceValue` extension, which an upstream AS answers `UNIMPLEMENTED`: 501).
+//! Attestation policies are read, listed and deleted with the policy-management extension of
+//! `attestation.AttestationService` (`GetAttestationPolicy`, `ListAttestationPolicies`,
+//! `DeleteAttestationPolicy`, as the openanolis/trustee fork and our `grpc-as` serve them): an
+//! upstream AS answers those `UNIMPLEMENTED`, which is [`Error::RemoteUnsupported`] (501).
 //!
 //! Connections: `pool_size` tonic channels, used round-robin. A channel is one HTTP/2
 //! connection that multiplexes any number of concurrent calls, so `pool_size` bounds the TCP
@@ -48,7 +52,8 @@ use protos::attestation::individual_attestation_request::{
     InitData as WireInitData, RuntimeData as WireRuntimeData,
 };
 use protos::attestation::{
-    AttestationRequest, ChallengeRequest, IndividualAttestationRequest, SetPolicyRequest,
+    AttestationRequest, ChallengeRequest, DeletePolicyRequest, GetPolicyRequest,
+    IndividualAttestationRequest, ListPoliciesRequest, SetPolicyRequest,
 };
 use protos::reference::reference_value_provider_service_client::ReferenceValueProviderServiceClient;
 use protos::reference::{
@@ -83,8 +88,6 @@ const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest AS message copied into a problem `detail`.
 const MAX_MESSAGE_CHARS: usize = 2048;
-/// The `type` of this backend, for [`Error::Unsupported`].
-const BACKEND: &str = "coco_as_grpc";
 
 /// How to reach the remote attestation service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +206,13 @@ pub enum RemoteOperation {
     SetAttestationPolicy,
     /// `attestation.AttestationService/GetAttestationChallenge`.
     GetAttestationChallenge,
+    /// `attestation.AttestationService/GetAttestationPolicy` (extension beyond upstream, as
+    /// openanolis/trustee defines it; upstream servers answer `UNIMPLEMENTED`).
+    GetAttestationPolicy,
+    /// `attestation.AttestationService/ListAttestationPolicies` (extension beyond upstream).
+    ListAttestationPolicies,
+    /// `attestation.AttestationService/DeleteAttestationPolicy` (extension beyond upstream).
+    DeleteAttestationPolicy,
     /// `reference.ReferenceValueProviderService/RegisterReferenceValue`.
     RegisterReferenceValue,
     /// `reference.ReferenceValueProviderService/QueryReferenceValue`.
@@ -218,10 +228,25 @@ impl std::fmt::Display for RemoteOperation {
             Self::AttestationEvaluate => "AttestationEvaluate",
             Self::SetAttestationPolicy => "SetAttestationPolicy",
             Self::GetAttestationChallenge => "GetAttestationChallenge",
+            Self::GetAttestationPolicy => "GetAttestationPolicy",
+            Self::ListAttestationPolicies => "ListAttestationPolicies",
+            Self::DeleteAttestationPolicy => "DeleteAttestationPolicy",
             Self::RegisterReferenceValue => "RegisterReferenceValue",
             Self::QueryReferenceValue => "QueryReferenceValue",
             Self::DeleteReferenceValue => "DeleteReferenceValue",
         })
+    }
+}
+
+impl RemoteOperation {
+    /// Whether this is one of the policy-management RPCs beyond upstream's AS API.
+    pub fn is_policy_extension(self) -> bool {
+        matches!(
+            self,
+            Self::GetAttestationPolicy
+                | Self::ListAttestationPolicies
+                | Self::DeleteAttestationPolicy
+        )
     }
 }
 
@@ -230,13 +255,19 @@ impl std::fmt::Display for RemoteOperation {
 /// attestation (401, as with the builtin AS), a refused policy or reference-value message is
 /// the admin's bad request, a failed query is the AS's own failure. Codes that mean this KBS
 /// talks to the wrong server or lacks credentials for it are internal (a misconfiguration),
-/// except `UNIMPLEMENTED` for `DeleteReferenceValue`: an upstream AS (or its upstream RVPS)
-/// without the extension, so unsupported. Its `NOT_FOUND` and `INVALID_ARGUMENT` (an id that
-/// can never be stored) both mean nothing is stored under the id.
+/// except `UNIMPLEMENTED` for `DeleteReferenceValue` and the policy RPCs: an upstream AS (or
+/// its upstream RVPS) without the extension, so unsupported. `DeleteReferenceValue`'s
+/// `NOT_FOUND` and `INVALID_ARGUMENT` (an id that can never be stored) both mean nothing is
+/// stored under the id. The policy RPCs' `NOT_FOUND` is an unknown policy and their
+/// `INVALID_ARGUMENT` an id that can never name one, the admin's bad request, as the builtin
+/// AS reports an invalid policy id.
 pub(super) fn remote_error_kind(operation: RemoteOperation, code: Code) -> ErrorKind {
     match code {
         Code::Unavailable | Code::DeadlineExceeded => ErrorKind::Unavailable,
-        Code::Unimplemented if operation == RemoteOperation::DeleteReferenceValue => {
+        Code::Unimplemented
+            if operation == RemoteOperation::DeleteReferenceValue
+                || operation.is_policy_extension() =>
+        {
             ErrorKind::Unsupported
         }
         Code::NotFound | Code::InvalidArgument
@@ -244,6 +275,8 @@ pub(super) fn remote_error_kind(operation: RemoteOperation, code: Code) -> Error
         {
             ErrorKind::NotFound
         }
+        Code::NotFound if operation.is_policy_extension() => ErrorKind::NotFound,
+        Code::InvalidArgument if operation.is_policy_extension() => ErrorKind::BadRequest,
         Code::Unimplemented | Code::Unauthenticated | Code::PermissionDenied => ErrorKind::Internal,
         _ => match operation {
             RemoteOperation::AttestationEvaluate | RemoteOperation::GetAttestationChallenge => {
@@ -252,9 +285,11 @@ pub(super) fn remote_error_kind(operation: RemoteOperation, code: Code) -> Error
             RemoteOperation::SetAttestationPolicy | RemoteOperation::RegisterReferenceValue => {
                 ErrorKind::BadRequest
             }
-            RemoteOperation::QueryReferenceValue | RemoteOperation::DeleteReferenceValue => {
-                ErrorKind::Internal
-            }
+            RemoteOperation::QueryReferenceValue
+            | RemoteOperation::DeleteReferenceValue
+            | RemoteOperation::GetAttestationPolicy
+            | RemoteOperation::ListAttestationPolicies
+            | RemoteOperation::DeleteAttestationPolicy => ErrorKind::Internal,
         },
     }
 }
@@ -424,6 +459,16 @@ impl GrpcBackend {
                 message: truncate(status.message()),
             };
         }
+        if status.code() == Code::Unimplemented
+            && operation.is_policy_extension()
+            && std::error::Error::source(status).is_none()
+        {
+            tracing::warn!(as_addr = %self.addr, %operation, "attestation service lacks the policy-management extension");
+            return Error::RemoteUnsupported {
+                addr: self.addr.clone(),
+                operation,
+            };
+        }
         if is_transport_failure(status) {
             tracing::warn!(as_addr = %self.addr, %operation, code = ?status.code(), "attestation service unreachable");
             Error::Unavailable {
@@ -502,6 +547,17 @@ fn transport_reason(status: &Status, connect_timeout: Duration) -> String {
     truncate(&reason)
 }
 
+/// The AS's `NOT_FOUND` for a policy id, reported as the builtin AS reports an unknown policy.
+fn policy_not_found(err: Error, id: &str) -> Error {
+    match err {
+        Error::Remote {
+            code: Code::NotFound,
+            ..
+        } => Error::PolicyNotFound { id: id.to_owned() },
+        other => other,
+    }
+}
+
 fn truncate(text: &str) -> String {
     match text.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((end, _)) => format!("{}…", &text[..end]),
@@ -572,25 +628,66 @@ impl AttestationBackend for GrpcBackend {
         Ok(())
     }
 
-    async fn get_policy(&self, _id: &str) -> Result<String, Error> {
-        Err(Error::Unsupported {
-            operation: "reading an attestation policy (the AS gRPC API has no such call)",
-            backend: BACKEND,
-        })
+    async fn get_policy(&self, id: &str) -> Result<String, Error> {
+        let operation = RemoteOperation::GetAttestationPolicy;
+        let request = self.request(GetPolicyRequest {
+            policy_id: id.to_owned(),
+        });
+        let response = self
+            .call(operation, |ch| async move {
+                AttestationServiceClient::new(ch)
+                    .get_attestation_policy(request)
+                    .await
+            })
+            .await
+            .map_err(|err| policy_not_found(err, id))?;
+        // Sent as SetAttestationPolicy takes it: base64url without padding of the Rego text.
+        let bytes = URL_SAFE_NO_PAD.decode(&response.policy).map_err(|_| {
+            self.invalid_response(operation, "policy is not base64url without padding")
+        })?;
+        String::from_utf8(bytes)
+            .map_err(|_| self.invalid_response(operation, "policy is not utf-8 text"))
     }
 
     async fn list_policies(&self) -> Result<Vec<String>, Error> {
-        Err(Error::Unsupported {
-            operation: "listing attestation policies (the AS gRPC API has no such call)",
-            backend: BACKEND,
-        })
+        let request = self.request(ListPoliciesRequest {});
+        let response = self
+            .call(RemoteOperation::ListAttestationPolicies, |ch| async move {
+                AttestationServiceClient::new(ch)
+                    .list_attestation_policies(request)
+                    .await
+            })
+            .await?;
+        // The KBS lists ids only (as with the builtin AS); sorted, whatever order the AS used.
+        let mut ids: Vec<String> = response
+            .policies
+            .into_iter()
+            .map(|info| info.policy_id)
+            .collect();
+        if ids.iter().any(String::is_empty) {
+            return Err(self.invalid_response(
+                RemoteOperation::ListAttestationPolicies,
+                "a listed policy has an empty policy_id",
+            ));
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
     }
 
-    async fn delete_policy(&self, _id: &str) -> Result<(), Error> {
-        Err(Error::Unsupported {
-            operation: "deleting an attestation policy (the AS gRPC API has no such call)",
-            backend: BACKEND,
+    async fn delete_policy(&self, id: &str) -> Result<(), Error> {
+        let request = self.request(DeletePolicyRequest {
+            policy_id: id.to_owned(),
+        });
+        self.call(RemoteOperation::DeleteAttestationPolicy, |ch| async move {
+            AttestationServiceClient::new(ch)
+                .delete_attestation_policy(request)
+                .await
         })
+        .await
+        .map_err(|err| policy_not_found(err, id))?;
+        tracing::info!(as_addr = %self.addr, %id, "attestation policy deleted through the attestation service");
+        Ok(())
     }
 
     async fn register_reference_value(&self, message: &str) -> Result<(), Error> {

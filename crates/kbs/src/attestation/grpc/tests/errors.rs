@@ -124,6 +124,41 @@ fn remote_statuses_map_by_operation() {
 }
 
 #[test]
+fn policy_extension_statuses_map_like_the_builtin_as() {
+    use RemoteOperation as Op;
+    for op in [
+        Op::GetAttestationPolicy,
+        Op::ListAttestationPolicies,
+        Op::DeleteAttestationPolicy,
+    ] {
+        assert!(op.is_policy_extension(), "{op}");
+        for (code, kind) in [
+            // an upstream AS: the call is beyond its API
+            (Code::Unimplemented, ErrorKind::Unsupported),
+            (Code::NotFound, ErrorKind::NotFound),
+            // the builtin AS's invalid policy id is the admin's bad request too
+            (Code::InvalidArgument, ErrorKind::BadRequest),
+            (Code::Aborted, ErrorKind::Internal),
+            (Code::Unavailable, ErrorKind::Unavailable),
+            (Code::DeadlineExceeded, ErrorKind::Unavailable),
+            (Code::PermissionDenied, ErrorKind::Internal),
+        ] {
+            assert_eq!(remote_error_kind(op, code), kind, "{op} {code:?}");
+        }
+    }
+    for op in [
+        Op::AttestationEvaluate,
+        Op::SetAttestationPolicy,
+        Op::GetAttestationChallenge,
+        Op::RegisterReferenceValue,
+        Op::QueryReferenceValue,
+        Op::DeleteReferenceValue,
+    ] {
+        assert!(!op.is_policy_extension(), "{op}");
+    }
+}
+
+#[test]
 fn only_a_marked_unavailable_is_the_rvps() {
     assert!(is_rvps_unavailable(&rvps_down_status()));
     // unmarked, or marked on another code, or naming something else

@@ -3,7 +3,8 @@
 //! recovery on the same port), over plaintext and TLS.
 //!
 //! A module a topic: `encoding`, `errors` (settings and error mapping), `fake` (the fake AS),
-//! `calls` (the backend against it), `router` (the whole KBS), `reference_values` and `tls`.
+//! `calls` (the backend against it), `router` (the whole KBS), `reference_values`, `policies`
+//! (the policy-management extension) and `tls`.
 //! What more than one topic uses is imported here; what every attestation backend's tests use
 //! lives in `crate::attestation::tests`.
 
@@ -11,6 +12,7 @@ mod calls;
 mod encoding;
 mod errors;
 mod fake;
+mod policies;
 mod reference_values;
 mod router;
 mod tls;
@@ -43,6 +45,6 @@ use calls::{
 };
 use fake::{FakeAs, rvps_down_status};
 use router::{
-    as_without_rvps, grpc_as_router, grpc_as_table, kbs_for, kbs_over_fake,
+    as_unavailable, as_without_rvps, grpc_as_router, grpc_as_table, kbs_for, kbs_over_fake,
     kbs_over_grpc_as_over_rvps, serve_grpc_as,
 };

@@ -68,7 +68,7 @@ pub(super) async fn kbs_over_grpc_as_over_rvps() -> (
 }
 
 /// The detail of an `AttestationServiceUnavailable` problem for the plaintext AS at `addr`.
-fn as_unavailable(addr: SocketAddr) -> String {
+pub(super) fn as_unavailable(addr: SocketAddr) -> String {
     format!("attestation service at http://{addr} is unavailable")
 }
 
@@ -139,28 +139,6 @@ async fn kbs_starts_with_the_as_down_answers_503_and_recovers_without_restart() 
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     let (status, _) = get_secret(&state, &cookie).await;
     assert_eq!(status, StatusCode::OK);
-}
-
-#[tokio::test]
-async fn policy_reads_are_501_with_the_grpc_backend() {
-    let (_fake, server, state) = kbs_over_fake().await;
-    for (method, uri) in [
-        ("GET", "/kbs/v0/attestation-policy"),
-        ("GET", "/kbs/v0/attestation-policy/default_cpu"),
-        ("DELETE", "/kbs/v0/attestation-policy/default_cpu"),
-    ] {
-        let (status, problem, _) = send(&state, method, uri, None, String::new()).await;
-        assert_eq!(
-            status,
-            StatusCode::NOT_IMPLEMENTED,
-            "{method} {uri}: {problem}"
-        );
-        assert!(
-            problem["detail"].as_str().unwrap().contains("coco_as_grpc"),
-            "{problem}"
-        );
-    }
-    server.stop().await;
 }
 
 #[tokio::test]
