@@ -12,7 +12,8 @@
 //! Each module holds the prost messages plus `*_client` (tonic client over any
 //! channel, `connect` for `tonic::transport::Channel`) and `*_server` (the
 //! service trait and its tower `Service` adapter). Field numbers are fixed by
-//! the upstream protocol; `tests/encoding.rs` pins them with hand-built bytes.
+//! the upstream protocol; `tests/encoding.rs` pins them with hand-built bytes, and
+//! `tests/paths.rs` pins the RPC paths the clients call.
 
 /// Package `attestation`: `AttestationService` and its messages.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
