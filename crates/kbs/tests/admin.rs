@@ -4,7 +4,8 @@
 mod common;
 
 use common::{
-    ADMIN_AUDIENCE, ADMIN_ISSUER, AdminMode, Kbs, KbsEnv, assert_secret_intact, now, seed,
+    ADMIN_AUDIENCE, ADMIN_ISSUER, AdminMode, Kbs, KbsEnv, assert_policy_denies,
+    assert_secret_intact, now, seed, set_svn, store_secret, store_svn_gated_secret,
 };
 use kbs_client::jose::{SigningKey, jwt};
 use kbs_client::{ClientError, KbsClient, admin_claims, policies};
@@ -22,6 +23,11 @@ fn client(kbs: &Kbs, key: SigningKey, role: &str, issuer: &str, audience: &str) 
         .admin_audience(audience)
         .build()
         .unwrap()
+}
+
+/// [`client`] with the accepted issuer and audience.
+fn client_with_role(kbs: &Kbs, key: SigningKey, role: &str) -> KbsClient {
+    client(kbs, key, role, ADMIN_ISSUER, ADMIN_AUDIENCE)
 }
 
 fn with_token(kbs: &Kbs, token: String) -> KbsClient {
@@ -55,14 +61,19 @@ async fn refused_everywhere(client: &KbsClient, status: u16) -> String {
     e1.problem().unwrap().detail.clone()
 }
 
+/// [`refused_everywhere`], checking that the detail names `reason`; the detail.
+async fn refused_naming(client: &KbsClient, status: u16, reason: &str) -> String {
+    let detail = refused_everywhere(client, status).await;
+    assert!(detail.contains(reason), "{detail}");
+    detail
+}
+
 #[tokio::test]
 async fn right_key_issuer_audience_and_role_are_allowed() {
     let env = KbsEnv::new();
     let kbs = env.start();
     let admin = env.admin_client(&kbs);
-    admin.set_resource(PATH, SECRET).await.unwrap();
-    admin
-        .set_resource_policy(policies::ALLOW_ALL)
+    store_secret(&admin, PATH, SECRET, policies::ALLOW_ALL)
         .await
         .unwrap();
     assert_eq!(
@@ -76,10 +87,7 @@ async fn right_key_issuer_audience_and_role_are_allowed() {
         )
         .await
         .unwrap();
-    admin
-        .set_sample_reference_value("svn", json!(["1"]))
-        .await
-        .unwrap();
+    set_svn(&admin, &["1"]).await;
     assert_eq!(
         admin.query_reference_value("svn").await.unwrap(),
         json!(["1"])
@@ -90,39 +98,14 @@ async fn right_key_issuer_audience_and_role_are_allowed() {
     assert!(matches!(err, ClientError::NotFound(_)), "{err:?}");
 }
 
-/// The sample TEE's `executables` claim is affirming (3) only while reference value `svn`
-/// lists its svn, so with the affirming resource policy the secret is released only then.
-const SVN_POLICY: &str = r#"package policy
-import rego.v1
-
-default executables := 33
-
-executables := 3 if {
-	input.sample
-	input.sample.svn in query_reference_value("svn")
-}
-
-trust_claims := {"executables": executables}
-"#;
-
 #[tokio::test]
 async fn a_deleted_reference_value_is_gone_for_reads_and_appraisals() {
     let env = KbsEnv::new();
     let kbs = env.start();
     let admin = env.admin_client(&kbs);
-    admin
-        .set_attestation_policy("default_cpu", SVN_POLICY)
-        .await
-        .unwrap();
-    admin
-        .set_sample_reference_value("svn", json!(["1"]))
-        .await
-        .unwrap();
-    admin
-        .set_resource_policy(policies::AFFIRMING)
-        .await
-        .unwrap();
-    admin.set_resource(PATH, SECRET).await.unwrap();
+    // the sample TEE is affirming, so the secret released, only while `svn` lists its svn
+    store_svn_gated_secret(&admin, PATH, SECRET).await.unwrap();
+    set_svn(&admin, &["1"]).await;
     assert_secret_intact(&kbs, PATH, SECRET).await;
 
     // refused without admin credentials, and nothing is deleted
@@ -133,13 +116,7 @@ async fn a_deleted_reference_value_is_gone_for_reads_and_appraisals() {
         unauthenticated.variant().as_deref(),
         Some("AdminAuthAccess")
     );
-    let other_key = client(
-        &kbs,
-        SigningKey::generate_ed25519().unwrap(),
-        "admin",
-        ADMIN_ISSUER,
-        ADMIN_AUDIENCE,
-    );
+    let other_key = client_with_role(&kbs, SigningKey::generate_ed25519().unwrap(), "admin");
     let err = other_key.delete_reference_value("svn").await.unwrap_err();
     assert_eq!(err.status(), Some(401), "{err}");
     assert_eq!(
@@ -151,13 +128,7 @@ async fn a_deleted_reference_value_is_gone_for_reads_and_appraisals() {
     let err = admin.query_reference_value("svn").await.unwrap_err();
     assert!(matches!(err, ClientError::NotFound(_)), "{err:?}");
     // the appraisal no longer finds it: not affirming, so the affirming policy refuses
-    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
-    assert_eq!(err.status(), Some(401), "{err}");
-    assert_eq!(
-        err.problem().unwrap().variant(),
-        Some("PolicyDeny"),
-        "{err}"
-    );
+    assert_policy_denies(&kbs.guest(), PATH).await;
 
     // deleting it again, or an id never stored, is a 404 naming the id
     for id in ["svn", "never/stored"] {
@@ -168,10 +139,7 @@ async fn a_deleted_reference_value_is_gone_for_reads_and_appraisals() {
     }
 
     // registered again, the secret is released again
-    admin
-        .set_sample_reference_value("svn", json!(["1"]))
-        .await
-        .unwrap();
+    set_svn(&admin, &["1"]).await;
     assert_secret_intact(&kbs, PATH, SECRET).await;
 }
 
@@ -180,26 +148,19 @@ async fn every_wrong_credential_is_refused_with_its_own_detail() {
     let env = KbsEnv::new();
     let kbs = env.start();
     seed(&env, &kbs, PATH, SECRET).await;
-    env.admin_client(&kbs)
-        .set_sample_reference_value("svn", json!(["1"]))
-        .await
-        .unwrap();
+    set_svn(&env.admin_client(&kbs), &["1"]).await;
     let before = env.snapshot();
     let mut details = Vec::new();
 
-    let other_key = client(
-        &kbs,
-        SigningKey::generate_ed25519().unwrap(),
-        "admin",
-        ADMIN_ISSUER,
-        ADMIN_AUDIENCE,
+    let other_key = client_with_role(&kbs, SigningKey::generate_ed25519().unwrap(), "admin");
+    details.push(
+        refused_naming(
+            &other_key,
+            401,
+            "Cannot verify token with any of the issuers",
+        )
+        .await,
     );
-    let d = refused_everywhere(&other_key, 401).await;
-    assert!(
-        d.contains("Cannot verify token with any of the issuers"),
-        "{d}"
-    );
-    details.push(d);
 
     let wrong_issuer = client(
         &kbs,
@@ -208,9 +169,7 @@ async fn every_wrong_credential_is_refused_with_its_own_detail() {
         "mallory",
         ADMIN_AUDIENCE,
     );
-    let d = refused_everywhere(&wrong_issuer, 401).await;
-    assert!(d.contains("issuer"), "{d}");
-    details.push(d);
+    details.push(refused_naming(&wrong_issuer, 401, "issuer").await);
 
     let wrong_audience = client(
         &kbs,
@@ -219,9 +178,7 @@ async fn every_wrong_credential_is_refused_with_its_own_detail() {
         ADMIN_ISSUER,
         "other-kbs",
     );
-    let d = refused_everywhere(&wrong_audience, 401).await;
-    assert!(d.contains("audience"), "{d}");
-    details.push(d);
+    details.push(refused_naming(&wrong_audience, 401, "audience").await);
 
     let expired_claims = admin_claims(
         "admin",
@@ -235,41 +192,25 @@ async fn every_wrong_credential_is_refused_with_its_own_detail() {
         &expired_claims,
     )
     .unwrap();
-    let d = refused_everywhere(&with_token(&kbs, expired), 401).await;
-    assert!(d.contains("expired"), "{d}");
-    details.push(d);
+    details.push(refused_naming(&with_token(&kbs, expired), 401, "expired").await);
 
     let no_role = json!({"iss": ADMIN_ISSUER, "aud": [ADMIN_AUDIENCE], "exp": now() + 300});
     let no_role = jwt::sign(&env.admin_key, &jwt::HeaderExtras::default(), &no_role).unwrap();
-    let d = refused_everywhere(&with_token(&kbs, no_role), 401).await;
-    assert!(d.contains("role"), "{d}");
-    details.push(d);
+    details.push(refused_naming(&with_token(&kbs, no_role), 401, "role").await);
 
-    let unknown_role = client(
-        &kbs,
-        env.admin_key_copy(),
-        "tester",
-        ADMIN_ISSUER,
-        ADMIN_AUDIENCE,
-    );
-    let d = refused_everywhere(&unknown_role, 403).await;
-    assert!(d.contains("Role tester not allowed"), "{d}");
-    details.push(d);
+    let unknown_role = client_with_role(&kbs, env.admin_key_copy(), "tester");
+    details.push(refused_naming(&unknown_role, 403, "Role tester not allowed").await);
 
     // a role whose ACL covers reference-value reads only
-    let reader = client(
-        &kbs,
-        env.admin_key_copy(),
-        "rv-reader",
-        ADMIN_ISSUER,
-        ADMIN_AUDIENCE,
+    let reader = client_with_role(&kbs, env.admin_key_copy(), "rv-reader");
+    details.push(
+        refused_naming(
+            &reader,
+            403,
+            "Role rv-reader not allowed for path /kbs/v0/resource/",
+        )
+        .await,
     );
-    let d = refused_everywhere(&reader, 403).await;
-    assert!(
-        d.contains("Role rv-reader not allowed for path /kbs/v0/resource/"),
-        "{d}"
-    );
-    details.push(d);
     assert_eq!(
         reader.query_reference_value("svn").await.unwrap(),
         json!(["1"])
@@ -301,14 +242,7 @@ async fn every_wrong_credential_is_refused_with_its_own_detail() {
 }
 
 async fn raw_post(kbs: &Kbs, target: &str) -> common::RawResponse {
-    common::raw(
-        kbs.addr,
-        "POST",
-        target,
-        &[("Content-Type", "application/json")],
-        br#"{"policy":""}"#,
-    )
-    .await
+    common::raw_post_json(kbs.addr, target, &[], br#"{"policy":""}"#).await
 }
 
 #[tokio::test]

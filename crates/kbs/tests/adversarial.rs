@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Kbs, KbsEnv, RawResponse, assert_secret_intact, raw, seed};
+use common::{Kbs, KbsEnv, RawResponse, assert_secret_intact, raw, raw_post_json, seed};
 use kbs_client::kbs_types::Challenge;
 use serde_json::{Value, json};
 
@@ -21,15 +21,16 @@ async fn seeded() -> (KbsEnv, Kbs) {
 
 /// `/auth` as the sample TEE: the session cookie (`kbs-session-id=<id>`) and the challenge.
 async fn auth(kbs: &Kbs) -> (String, Challenge) {
-    let body = json!({"version": "0.4.0", "tee": "sample", "extra-params": ""});
-    let answer = raw(
-        kbs.addr,
-        "POST",
-        "/kbs/v0/auth",
-        &[("Content-Type", "application/json")],
-        body.to_string().as_bytes(),
+    auth_with(
+        kbs,
+        &json!({"version": "0.4.0", "tee": "sample", "extra-params": ""}),
     )
-    .await;
+    .await
+}
+
+/// `/auth` with `body`, which must be accepted: the session cookie and the challenge.
+async fn auth_with(kbs: &Kbs, body: &Value) -> (String, Challenge) {
+    let answer = raw_post_json(kbs.addr, "/kbs/v0/auth", &[], body.to_string().as_bytes()).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     let cookie = answer
         .header("set-cookie")
@@ -47,18 +48,16 @@ fn attestation_for(kbs: &Kbs, challenge: &Challenge) -> Value {
 }
 
 async fn attest(kbs: &Kbs, cookie: Option<&str>, body: &Value) -> RawResponse {
-    let mut headers = vec![("Content-Type", "application/json")];
-    if let Some(cookie) = cookie {
-        headers.push(("Cookie", cookie));
-    }
-    raw(
-        kbs.addr,
-        "POST",
-        "/kbs/v0/attest",
-        &headers,
-        body.to_string().as_bytes(),
-    )
-    .await
+    attest_raw(kbs, cookie, body.to_string().as_bytes()).await
+}
+
+/// `POST /kbs/v0/attest` of `body` as JSON, with the session cookie if given.
+async fn attest_raw(kbs: &Kbs, cookie: Option<&str>, body: &[u8]) -> RawResponse {
+    let cookie: Vec<_> = cookie
+        .map(|cookie| ("Cookie", cookie))
+        .into_iter()
+        .collect();
+    raw_post_json(kbs.addr, "/kbs/v0/attest", &cookie, body).await
 }
 
 fn assert_problem(answer: &RawResponse, status: u16, variant: &str) {
@@ -344,14 +343,7 @@ async fn oversized_bodies_are_413() {
     let (env, kbs) = seeded().await;
     let before = env.snapshot();
     let big = vec![b'a'; 3 * 1024 * 1024];
-    let answer = raw(
-        kbs.addr,
-        "POST",
-        "/kbs/v0/auth",
-        &[("Content-Type", "application/json")],
-        &big,
-    )
-    .await;
+    let answer = raw_post_json(kbs.addr, "/kbs/v0/auth", &[], &big).await;
     assert_problem(&answer, 413, "PayloadTooLarge");
 
     let bearer = format!("Bearer {}", kbs_client_admin_token(&env));
@@ -374,35 +366,19 @@ async fn oversized_bodies_are_413() {
 async fn malformed_json_is_400() {
     let (env, kbs) = seeded().await;
     let before = env.snapshot();
-    let json = [("Content-Type", "application/json")];
-    let answer = raw(kbs.addr, "POST", "/kbs/v0/auth", &json, b"{\"version\":").await;
+    let answer = raw_post_json(kbs.addr, "/kbs/v0/auth", &[], b"{\"version\":").await;
     assert_problem(&answer, 400, "SerdeError");
 
     let (cookie, _) = auth(&kbs).await;
-    let headers = [
-        ("Content-Type", "application/json"),
-        ("Cookie", cookie.as_str()),
-    ];
-    let answer = raw(kbs.addr, "POST", "/kbs/v0/attest", &headers, b"[1,2").await;
+    let answer = attest_raw(&kbs, Some(&cookie), b"[1,2").await;
     assert_problem(&answer, 400, "SerdeError");
 
     let bearer = format!("Bearer {}", kbs_client_admin_token(&env));
-    let admin = [
-        ("Content-Type", "application/json"),
-        ("Authorization", bearer.as_str()),
-    ];
-    let answer = raw(
-        kbs.addr,
-        "POST",
-        "/kbs/v0/resource-policy",
-        &admin,
-        b"not json",
-    )
-    .await;
+    let admin = [("Authorization", bearer.as_str())];
+    let answer = raw_post_json(kbs.addr, "/kbs/v0/resource-policy", &admin, b"not json").await;
     assert_problem(&answer, 400, "ParsePolicyError");
-    let answer = raw(
+    let answer = raw_post_json(
         kbs.addr,
-        "POST",
         "/kbs/v0/resource-policy",
         &admin,
         br#"{"policy":"cGFja2FnZSBwb2xpY3k="}"#,
@@ -422,14 +398,10 @@ async fn unknown_fields_are_refused_in_our_schemas_and_tolerated_in_kbs_types() 
     let (env, kbs) = seeded().await;
     let before = env.snapshot();
     let bearer = format!("Bearer {}", kbs_client_admin_token(&env));
-    let admin = [
-        ("Content-Type", "application/json"),
-        ("Authorization", bearer.as_str()),
-    ];
+    let admin = [("Authorization", bearer.as_str())];
     let body = json!({"policy_id": "default_cpu", "policy": "cGFja2FnZSBwb2xpY3k", "extra": 1});
-    let answer = raw(
+    let answer = raw_post_json(
         kbs.addr,
-        "POST",
         "/kbs/v0/attestation-policy",
         &admin,
         body.to_string().as_bytes(),
@@ -444,15 +416,7 @@ async fn unknown_fields_are_refused_in_our_schemas_and_tolerated_in_kbs_types() 
 
     // protocol messages follow kbs-types, which ignores unknown members, as upstream does
     let body = json!({"version": "0.4.0", "tee": "sample", "extra-params": "", "extra": 1});
-    let answer = raw(
-        kbs.addr,
-        "POST",
-        "/kbs/v0/auth",
-        &[("Content-Type", "application/json")],
-        body.to_string().as_bytes(),
-    )
-    .await;
-    assert_eq!(answer.status, 200, "{}", answer.text());
+    auth_with(&kbs, &body).await;
     assert_unchanged(&env, &kbs, &before).await;
 }
 

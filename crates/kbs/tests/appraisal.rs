@@ -6,7 +6,8 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use common::{Kbs, KbsEnv};
+use common::rego::{allow_only_if, trust_vector_policy};
+use common::{Kbs, KbsEnv, assert_policy_denies, set_svn, store_secret};
 use kbs_client::{KbsClient, policies};
 use serde_json::{Value, json};
 
@@ -17,8 +18,9 @@ async fn setup(resource_policy: &str) -> (KbsEnv, Kbs, KbsClient) {
     let env = KbsEnv::new();
     let kbs = env.start();
     let admin = env.admin_client(&kbs);
-    admin.set_resource(PATH, SECRET).await.unwrap();
-    admin.set_resource_policy(resource_policy).await.unwrap();
+    store_secret(&admin, PATH, SECRET, resource_policy)
+        .await
+        .unwrap();
     (env, kbs, admin)
 }
 
@@ -40,14 +42,10 @@ async fn reference_values_make_the_sample_tee_affirming() {
     // no reference values: the default CPU policy cannot affirm anything
     let token = kbs.guest().attest().await.unwrap();
     assert_ne!(cpu0_status(&token), "affirming");
-    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
-    assert_eq!(err.problem().unwrap().variant(), Some("PolicyDeny"));
+    assert_policy_denies(&kbs.guest(), PATH).await;
 
     // the sample verifier reports svn "1", launch_digest "abcde", platform_version 1.4
-    admin
-        .set_sample_reference_value("svn", json!(["1"]))
-        .await
-        .unwrap();
+    set_svn(&admin, &["1"]).await;
     admin
         .set_sample_reference_value("launch_digest", json!(["abcde"]))
         .await
@@ -66,43 +64,21 @@ async fn reference_values_make_the_sample_tee_affirming() {
     assert_eq!(got.as_slice(), SECRET);
 
     // a wrong reference value takes it away again
-    admin
-        .set_sample_reference_value("svn", json!(["2"]))
-        .await
-        .unwrap();
-    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
-    assert_eq!(err.problem().unwrap().variant(), Some("PolicyDeny"));
+    set_svn(&admin, &["2"]).await;
+    assert_policy_denies(&kbs.guest(), PATH).await;
 }
 
 #[tokio::test]
 async fn a_custom_attestation_policy_changes_the_appraisal() {
     let (_env, kbs, admin) = setup(policies::AFFIRMING).await;
-    let lenient = r#"package policy
-import rego.v1
-
-# test only: affirm every sample TEE whatever its claims
-default executables := 33
-default hardware := 97
-default configuration := 36
-
-executables := 3 if input.sample
-hardware := 2 if input.sample
-configuration := 2 if input.sample
-
-trust_claims := {
-	"executables": executables,
-	"hardware": hardware,
-	"configuration": configuration,
-	"file-system": 0,
-	"instance-identity": 0,
-	"runtime-opaque": 0,
-	"storage-opaque": 0,
-	"sourced-data": 0,
-}
-"#;
+    // test only: affirm every sample TEE whatever its claims
+    let lenient = trust_vector_policy(
+        "executables := 3 if input.sample\nhardware := 2 if input.sample\n\
+         configuration := 2 if input.sample\n",
+    );
     let original = admin.get_attestation_policy("default_cpu").await.unwrap();
     admin
-        .set_attestation_policy("default_cpu", lenient)
+        .set_attestation_policy("default_cpu", &lenient)
         .await
         .unwrap();
     assert_eq!(
@@ -120,8 +96,7 @@ trust_claims := {
         .set_attestation_policy("default_cpu", &original)
         .await
         .unwrap();
-    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
-    assert_eq!(err.problem().unwrap().variant(), Some("PolicyDeny"));
+    assert_policy_denies(&kbs.guest(), PATH).await;
 }
 
 #[tokio::test]
@@ -154,19 +129,11 @@ algorithm = "sha256"
 async fn init_data_is_hashed_into_the_token_and_usable_by_the_resource_policy() {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, INIT_DATA.as_bytes());
     let expected = STANDARD.encode(digest.as_ref());
-    let policy = format!(
-        r#"package policy
-import rego.v1
-
-default allow := false
-
-allow if {{
-	evidence := input.submods.cpu0["ear.veraison.annotated-evidence"]
-	evidence.init_data == "{expected}"
-	evidence.init_data_claims["note.txt"] == "hello from init-data"
-}}
-"#
-    );
+    let policy = allow_only_if(&[
+        r#"evidence := input.submods.cpu0["ear.veraison.annotated-evidence"]"#,
+        &format!(r#"evidence.init_data == "{expected}""#),
+        r#"evidence.init_data_claims["note.txt"] == "hello from init-data""#,
+    ]);
     let (_env, kbs, _admin) = setup(&policy).await;
     let with_init_data = kbs
         .client_builder()
@@ -180,15 +147,13 @@ allow if {{
     assert_eq!(got.as_slice(), SECRET);
 
     // without init-data, or with different init-data, the same policy refuses
-    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
-    assert_eq!(err.problem().unwrap().variant(), Some("PolicyDeny"));
+    assert_policy_denies(&kbs.guest(), PATH).await;
     let other = kbs
         .client_builder()
         .init_data_toml(INIT_DATA.replace("hello", "bye"))
         .build()
         .unwrap();
-    let err = other.get_resource(PATH).await.unwrap_err();
-    assert_eq!(err.problem().unwrap().variant(), Some("PolicyDeny"));
+    assert_policy_denies(&other, PATH).await;
 }
 
 #[tokio::test]
@@ -210,16 +175,10 @@ async fn the_token_carries_the_runtime_data_and_tee_public_key() {
 
 #[tokio::test]
 async fn sample_device_evidence_becomes_its_own_submodule() {
-    let policy = r#"package policy
-import rego.v1
-
-default allow := false
-
-allow if {
-	input.submods.gpu0["ear.veraison.annotated-evidence"].sampledevice.svn == "2"
-}
-"#;
-    let (_env, kbs, _admin) = setup(policy).await;
+    let policy = allow_only_if(&[
+        r#"input.submods.gpu0["ear.veraison.annotated-evidence"].sampledevice.svn == "2""#,
+    ]);
+    let (_env, kbs, _admin) = setup(&policy).await;
     let with_device = kbs
         .client_builder()
         .attester(std::sync::Arc::new(
@@ -235,8 +194,7 @@ allow if {
     assert!(claims["submods"]["gpu0"].is_object(), "{claims:#}");
     let got = with_device.get_resource(PATH).await.unwrap();
     assert_eq!(got.as_slice(), SECRET);
-    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
-    assert_eq!(err.problem().unwrap().variant(), Some("PolicyDeny"));
+    assert_policy_denies(&kbs.guest(), PATH).await;
 }
 
 #[tokio::test]

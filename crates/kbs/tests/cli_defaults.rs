@@ -5,28 +5,30 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{Kbs, kbs_client_bin, secret_bytes};
+use common::{Kbs, kbs_client_bin, run_cli, secret_bytes, stdout_ok};
 use kbs_client::jose::TeeKeyPair;
 
+/// `kbs-client args`, without the test's `RUST_LOG` (so stderr holds only the CLI's message).
 fn run(bin: &Path, args: &[&str]) -> Output {
-    Command::new(bin)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
+    run_cli(bin, args, &[("RUST_LOG", None)])
 }
 
-fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "kbs-client failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
+/// `kbs-client --url <url> config --auth-private-key <key> <rest>`.
+fn cli_admin(bin: &Path, url: &str, key: &str, rest: &[&str]) -> Output {
+    let mut args = vec!["--url", url, "config", "--auth-private-key", key];
+    args.extend_from_slice(rest);
+    run(bin, &args)
+}
+
+/// `kbs-client --url <url> get-resource --path <path> <rest>`.
+fn get_resource(bin: &Path, url: &str, path: &str, rest: &[&str]) -> Output {
+    let mut args = vec!["--url", url, "get-resource", "--path", path];
+    args.extend_from_slice(rest);
+    run(bin, &args)
 }
 
 fn start_defaults(data_dir: &Path, log: &Path) -> Kbs {
@@ -57,14 +59,11 @@ async fn embedded_defaults_with_the_cli() {
     let secret = secret_bytes(64);
     let secret_file = work.path().join("secret.bin");
     std::fs::write(&secret_file, &secret).unwrap();
-    let out = ok(&run(
+    let out = stdout_ok(&cli_admin(
         &bin,
+        &url,
+        key,
         &[
-            "--url",
-            &url,
-            "config",
-            "--auth-private-key",
-            key,
             "set-resource",
             "--path",
             "default/demo/secret",
@@ -75,43 +74,19 @@ async fn embedded_defaults_with_the_cli() {
     assert!(!out.contains(&STANDARD.encode(&secret)), "secret echoed");
 
     // the embedded default policy refuses the sample TEE
-    let refused = run(
-        &bin,
-        &[
-            "--url",
-            &url,
-            "get-resource",
-            "--path",
-            "default/demo/secret",
-        ],
-    );
+    let refused = get_resource(&bin, &url, "default/demo/secret", &[]);
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("PolicyDeny"), "{err}");
 
-    ok(&run(
+    stdout_ok(&cli_admin(
         &bin,
-        &[
-            "--url",
-            &url,
-            "config",
-            "--auth-private-key",
-            key,
-            "set-resource-policy",
-            "--allow-all",
-        ],
+        &url,
+        key,
+        &["set-resource-policy", "--allow-all"],
     ));
-    let out = ok(&run(
-        &bin,
-        &[
-            "--url",
-            &url,
-            "get-resource",
-            "--path",
-            "default/demo/secret",
-        ],
-    ));
+    let out = stdout_ok(&get_resource(&bin, &url, "default/demo/secret", &[]));
     assert_eq!(STANDARD.decode(out.trim()).unwrap(), secret);
 
     // passport style: attest with an RSA key, then read with the token and the same key
@@ -126,20 +101,17 @@ async fn embedded_defaults_with_the_cli() {
     )
     .unwrap();
     let tee_key = tee_key.to_str().unwrap();
-    let token = ok(&run(
+    let token = stdout_ok(&run(
         &bin,
         &["--url", &url, "attest", "--tee-key-file", tee_key],
     ));
     let token_file = work.path().join("token");
     std::fs::write(&token_file, token.trim()).unwrap();
-    let out = ok(&run(
+    let out = stdout_ok(&get_resource(
         &bin,
+        &url,
+        "default/demo/secret",
         &[
-            "--url",
-            &url,
-            "get-resource",
-            "--path",
-            "default/demo/secret",
             "--attestation-token",
             token_file.to_str().unwrap(),
             "--tee-key-file",
@@ -153,16 +125,7 @@ async fn embedded_defaults_with_the_cli() {
     let kbs = start_defaults(&data_dir, &work.path().join("kbs-2.stderr.log"));
     assert_eq!(kbs.admin_key_path.as_deref(), Some(key_path.as_path()));
     assert_eq!(std::fs::read(&key_path).unwrap(), key_pem);
-    let out = ok(&run(
-        &bin,
-        &[
-            "--url",
-            &kbs.url,
-            "get-resource",
-            "--path",
-            "default/demo/secret",
-        ],
-    ));
+    let out = stdout_ok(&get_resource(&bin, &kbs.url, "default/demo/secret", &[]));
     assert_eq!(STANDARD.decode(out.trim()).unwrap(), secret);
 
     // a key the KBS did not generate is refused
@@ -176,17 +139,11 @@ async fn embedded_defaults_with_the_cli() {
             .as_bytes(),
     )
     .unwrap();
-    let refused = run(
+    let refused = cli_admin(
         &bin,
-        &[
-            "--url",
-            &kbs.url,
-            "config",
-            "--auth-private-key",
-            stranger.to_str().unwrap(),
-            "set-resource-policy",
-            "--deny-all",
-        ],
+        &kbs.url,
+        stranger.to_str().unwrap(),
+        &["set-resource-policy", "--deny-all"],
     );
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
@@ -208,61 +165,54 @@ async fn cli_admin_commands_against_a_configured_kbs() {
     .unwrap();
     let secret = env.dir.path().join("secret");
     std::fs::write(&secret, b"cli admin secret").unwrap();
+    let key = key.to_str().unwrap();
     let admin = |rest: &[&str]| {
         let mut all = vec![
-            "--url",
-            kbs.url.as_str(),
-            "config",
-            "--auth-private-key",
-            key.to_str().unwrap(),
             "--admin-issuer",
             common::ADMIN_ISSUER,
             "--admin-audience",
             common::ADMIN_AUDIENCE,
         ];
         all.extend_from_slice(rest);
-        run(&bin, &all)
+        cli_admin(&bin, &kbs.url, key, &all)
     };
 
-    ok(&admin(&[
+    stdout_ok(&admin(&[
         "set-resource",
         "--path",
         "a/b/c",
         "--resource-file",
         secret.to_str().unwrap(),
     ]));
-    ok(&admin(&["set-resource-policy", "--allow-all"]));
+    stdout_ok(&admin(&["set-resource-policy", "--allow-all"]));
     assert_eq!(
-        ok(&admin(&["get-resource-policy"])).trim(),
+        stdout_ok(&admin(&["get-resource-policy"])).trim(),
         r#"["resource-policy"]"#
     );
-    let out = ok(&run(
-        &bin,
-        &["--url", &kbs.url, "get-resource", "--path", "a/b/c"],
-    ));
+    let out = stdout_ok(&get_resource(&bin, &kbs.url, "a/b/c", &[]));
     assert_eq!(STANDARD.decode(out.trim()).unwrap(), b"cli admin secret");
 
-    ok(&admin(&[
+    stdout_ok(&admin(&[
         "set-attestation-policy",
         "--id",
         "cli_policy",
         "--policy-file",
         policy.to_str().unwrap(),
     ]));
-    assert!(ok(&admin(&["list-attestation-policies"])).contains("\"cli_policy\""));
+    assert!(stdout_ok(&admin(&["list-attestation-policies"])).contains("\"cli_policy\""));
     assert_eq!(
-        ok(&admin(&["get-attestation-policy", "--id", "cli_policy"])),
+        stdout_ok(&admin(&["get-attestation-policy", "--id", "cli_policy"])),
         std::fs::read_to_string(&policy).unwrap()
     );
-    ok(&admin(&["delete-attestation-policy", "--id", "cli_policy"]));
+    stdout_ok(&admin(&["delete-attestation-policy", "--id", "cli_policy"]));
     assert!(
         !admin(&["get-attestation-policy", "--id", "cli_policy"])
             .status
             .success()
     );
 
-    ok(&admin(&["set-sample-reference-value", "svn", "1"]));
-    ok(&admin(&[
+    stdout_ok(&admin(&["set-sample-reference-value", "svn", "1"]));
+    stdout_ok(&admin(&[
         "set-sample-reference-value",
         "major_version",
         "1",
@@ -270,35 +220,21 @@ async fn cli_admin_commands_against_a_configured_kbs() {
         "--as-single-value",
     ]));
     assert_eq!(
-        ok(&admin(&["get-reference-value", "--id", "svn"])).trim(),
+        stdout_ok(&admin(&["get-reference-value", "--id", "svn"])).trim(),
         r#"["1"]"#
     );
     assert_eq!(
-        ok(&admin(&["get-reference-value", "--id", "major_version"])).trim(),
+        stdout_ok(&admin(&["get-reference-value", "--id", "major_version"])).trim(),
         "1"
     );
 
-    ok(&admin(&["delete-resource", "--path", "a/b/c"]));
-    let gone = run(
-        &bin,
-        &["--url", &kbs.url, "get-resource", "--path", "a/b/c"],
-    );
+    stdout_ok(&admin(&["delete-resource", "--path", "a/b/c"]));
+    let gone = get_resource(&bin, &kbs.url, "a/b/c", &[]);
     assert!(!gone.status.success());
     assert!(String::from_utf8_lossy(&gone.stderr).contains("HTTP 404"));
 
     // without issuer and audience flags the configured KBS refuses the minted token
-    let refused = run(
-        &bin,
-        &[
-            "--url",
-            &kbs.url,
-            "config",
-            "--auth-private-key",
-            key.to_str().unwrap(),
-            "set-resource-policy",
-            "--deny-all",
-        ],
-    );
+    let refused = cli_admin(&bin, &kbs.url, key, &["set-resource-policy", "--deny-all"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("AdminAuthAccess"));
 }

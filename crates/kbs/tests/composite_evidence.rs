@@ -38,6 +38,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod in_process;
+mod rego;
 
 use std::sync::Arc;
 
@@ -46,61 +47,39 @@ use attestation_service::{AttestationService, RuntimeData};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use kbs::app::{AppState, Kbs};
+use base64::engine::general_purpose::STANDARD;
+use kbs::app::AppState;
 use kbs::attestation::{
     AttestationBackend, BuiltinBackend, Error as BackendError, POLICY_IDS, verification_requests,
 };
-use kbs::config::{AttestationServiceConfig, KbsConfig};
-use kbs::token::TokenVerifier;
+use kbs::config::KbsConfig;
 use kbs_types::{Attestation, HashAlgorithm, Tee};
 use serde_json::{Value, json};
-use storage::StorageProvider;
 
 use in_process::*;
+use rego::{allow_only_if, trust_vector_policy};
 
 /// The manifest's verification time, 2025-06-01T00:00:00Z.
 const VERIFICATION_TIME: i64 = 1_748_736_000;
 /// The SPDM request nonce of `hopper_case1` (its manifest report data).
 const GPU_NONCE: &str = "931d8dd0add203ac3d8b4fbde75e115278eefcdceac5b87671a748f32364dfcb";
 
-const CONFIG: &str = r#"
-[http_server]
-insecure_http = true
-[admin]
-authorization_mode = "InsecureAllowAll"
-[attestation_service]
-type = "coco_as_builtin"
-[[plugins]]
-name = "resource"
-storage_backend_type = "kvstorage"
-"#;
-
 const PATH: &str = "default/test/gpu-secret";
 const SECRET: &[u8] = b"released only to an affirmed gpu";
 
 /// Releases only to a token whose `gpu0` appraisal is affirming (and that has a `cpu0`).
-const GPU_AFFIRMING_POLICY: &str = r#"package policy
-import rego.v1
-
-default allow := false
-
-allow if {
-	input.submods.cpu0
-	input.submods.gpu0["ear.status"] == "affirming"
+fn gpu_affirming_policy() -> String {
+    allow_only_if(&[
+        "input.submods.cpu0",
+        r#"input.submods.gpu0["ear.status"] == "affirming""#,
+    ])
 }
-"#;
 
 /// A `default_gpu` for locally verified Hopper GPUs: affirms the recorded GPU's firmware and
 /// driver (test values from the manifest; a deployment would use reference values).
-const LOCAL_HOPPER_GPU_POLICY: &str = r#"package policy
-import rego.v1
-
-default executables := 33
-default hardware := 97
-default configuration := 36
-
-hardware := 2 if {
+fn local_hopper_gpu_policy() -> String {
+    trust_vector_policy(
+        r#"hardware := 2 if {
 	input.nvidia.arch == "Hopper"
 	input.nvidia.config.fwid == "f5c384aebb579217a2c66b17ed0f28e6a9b8d639041acd7b4721cec004f7275494ba94bb5cdfdb3055ee051762b1f75d"
 }
@@ -108,38 +87,14 @@ hardware := 2 if {
 executables := 2 if input.nvidia.config.vbios_version == "96.00.9f.00.01"
 
 configuration := 2 if input.nvidia.config.driver_version == "550.90.07"
-
-trust_claims := {
-	"executables": executables,
-	"hardware": hardware,
-	"configuration": configuration,
-	"file-system": 0,
-	"instance-identity": 0,
-	"runtime-opaque": 0,
-	"storage-opaque": 0,
-	"sourced-data": 0,
+"#,
+    )
 }
-"#;
 
 const POLICY_DENY: &str = "https://github.com/confidential-containers/kbs/errors/PolicyDeny";
 
 fn gpu_evidence() -> Value {
     read_json("wrapped/nvidia/hopper_case1.json")
-}
-
-/// The builtin AS of [`CONFIG`], with its clock pinned at `pinned_at` when given.
-async fn service(config: &KbsConfig, pinned_at: Option<i64>) -> Arc<AttestationService> {
-    let AttestationServiceConfig::Builtin(builtin) = &config.attestation_service else {
-        panic!("builtin AS expected");
-    };
-    let storage = StorageProvider::new(&config.storage_backend).unwrap();
-    let mut service = AttestationService::new(builtin.as_config(), &storage)
-        .await
-        .unwrap();
-    if let Some(unix) = pinned_at {
-        service = service.with_clock(clock_at(unix));
-    }
-    Arc::new(service)
 }
 
 /// The builtin backend, except that each `nvidia` device request is bound to the report data
@@ -194,26 +149,20 @@ impl AttestationBackend for GpuBoundToItsReport {
     }
 }
 
-/// The KBS of [`CONFIG`] with `backend` over its own AS (clock pinned at `pinned_at` when
+/// A builtin-AS KBS with the resource plugin.
+fn config() -> KbsConfig {
+    builtin_config(RESOURCE_PLUGIN)
+}
+
+/// The KBS of [`config`] with `backend` over its own AS (clock pinned at `pinned_at` when
 /// given), whose tokens it trusts as it trusts its builtin AS's.
 async fn kbs_with(
     pinned_at: Option<i64>,
     backend: impl FnOnce(Arc<AttestationService>) -> Arc<dyn AttestationBackend>,
 ) -> AppState {
-    let config = KbsConfig::from_toml(CONFIG).unwrap();
-    let kbs = Kbs::from_config(&config).await.unwrap();
-    let service = service(&config, pinned_at).await;
-    let tokens = TokenVerifier::new(
-        &config.attestation_token,
-        Some(service.token_verifying_jwk()),
-    )
-    .await
-    .unwrap();
-    Arc::new(Kbs {
-        attestation: backend(service),
-        tokens,
-        ..kbs
-    })
+    let config = config();
+    let service = builtin_service(&config, pinned_at).await;
+    kbs_over_backend(&config, service, backend).await
 }
 
 /// The KBS whose builtin AS verifies at the manifest's time, unchanged.
@@ -239,20 +188,8 @@ async fn gpu_bound_kbs() -> AppState {
 
 /// Stores the secret and the gpu0-affirming resource policy through the admin API.
 async fn provision(state: &AppState) {
-    let (status, body, _) = send(
-        state,
-        post(
-            &format!("/kbs/v0/resource/{PATH}"),
-            None,
-            SECRET.to_vec(),
-            "application/octet-stream",
-        ),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let policy = json!({"policy": URL_SAFE_NO_PAD.encode(GPU_AFFIRMING_POLICY)});
-    let (status, body, _) = send(state, post_json("/kbs/v0/resource-policy", None, &policy)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    admin_set_resource(state, PATH, SECRET).await;
+    admin_set_resource_policy(state, &gpu_affirming_policy()).await;
 }
 
 /// A guest: its TEE key, and the session cookie and token once attested.
@@ -301,6 +238,21 @@ impl Guest {
         (status, body)
     }
 
+    /// [`Guest::attest`] with the recorded GPU report, which must be accepted: the token's
+    /// claims.
+    async fn attest_accepted(&mut self, state: &AppState) -> Value {
+        let (status, body) = self.attest(state, gpu_evidence()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        token_claims(body["token"].as_str().unwrap())
+    }
+
+    /// The resource policy refuses this guest's read of the secret (401 `PolicyDeny`).
+    async fn assert_policy_denies(&self, state: &AppState) {
+        let (status, problem) = self.get_secret(state).await.unwrap_err();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+        assert_eq!(problem["type"], POLICY_DENY, "{problem}");
+    }
+
     /// `GET` the secret with the attested session; the decrypted secret or the problem.
     async fn get_secret(&self, state: &AppState) -> Result<Vec<u8>, (StatusCode, Value)> {
         let mut builder = Request::get(format!("/kbs/v0/resource/{PATH}"));
@@ -314,13 +266,6 @@ impl Guest {
         let jwe: kbs_types::Response = serde_json::from_value(body).unwrap();
         Ok(self.key.decrypt(&jwe).unwrap().to_vec())
     }
-}
-
-/// The token's claims (the token was just issued by the in-process AS; its signature is not
-/// what these tests are about).
-fn claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 #[tokio::test]
@@ -372,9 +317,7 @@ async fn gpu0_appraisal_decides_whether_the_secret_is_released() {
     // Shipped `default_gpu`: it evaluates NRAS claims, so the locally verified GPU is not
     // affirmed and the gpu0-affirming resource policy refuses.
     let mut guest = Guest::new();
-    let (status, body) = guest.attest(&state, gpu_evidence()).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let token = claims(body["token"].as_str().unwrap());
+    let token = guest.attest_accepted(&state).await;
     let submods = token["submods"].as_object().unwrap();
     assert_eq!(
         submods.keys().collect::<Vec<_>>(),
@@ -395,26 +338,13 @@ async fn gpu0_appraisal_decides_whether_the_secret_is_released() {
     );
     assert_eq!(gpu0["ear.appraisal-policy-id"], "default");
     assert_eq!(gpu0["ear.status"], "contraindicated", "{gpu0:#}");
-    let (status, problem) = guest.get_secret(&state).await.unwrap_err();
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
-    assert_eq!(problem["type"], POLICY_DENY, "{problem}");
+    guest.assert_policy_denies(&state).await;
 
     // An attestation policy for locally verified Hopper GPUs, uploaded as `default_gpu`
     // through the admin API: gpu0 is affirmed and the same resource policy releases.
-    let upload = json!({
-        "policy_id": "default_gpu",
-        "policy": URL_SAFE_NO_PAD.encode(LOCAL_HOPPER_GPU_POLICY),
-    });
-    let (status, body, _) = send(
-        &state,
-        post_json("/kbs/v0/attestation-policy", None, &upload),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    admin_set_attestation_policy(&state, "default_gpu", &local_hopper_gpu_policy()).await;
     let mut guest = Guest::new();
-    let (status, body) = guest.attest(&state, gpu_evidence()).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let token = claims(body["token"].as_str().unwrap());
+    let token = guest.attest_accepted(&state).await;
     assert_eq!(
         token["submods"]["gpu0"]["ear.status"], "affirming",
         "{token:#}"
@@ -425,37 +355,23 @@ async fn gpu0_appraisal_decides_whether_the_secret_is_released() {
     assert_eq!(guest.get_secret(&state).await.unwrap(), SECRET);
 
     // A GPU whose driver the policy does not know is not affirmed: refused again.
-    let other_driver = LOCAL_HOPPER_GPU_POLICY.replace("550.90.07", "999.0.0");
-    let upload = json!({
-        "policy_id": "default_gpu",
-        "policy": URL_SAFE_NO_PAD.encode(other_driver),
-    });
-    let (status, body, _) = send(
-        &state,
-        post_json("/kbs/v0/attestation-policy", None, &upload),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let other_driver = local_hopper_gpu_policy().replace("550.90.07", "999.0.0");
+    admin_set_attestation_policy(&state, "default_gpu", &other_driver).await;
     let mut guest = Guest::new();
-    let (status, body) = guest.attest(&state, gpu_evidence()).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let token = claims(body["token"].as_str().unwrap());
+    let token = guest.attest_accepted(&state).await;
     // configuration stays at its default 36: a warning, not an affirmation.
     assert_eq!(
         token["submods"]["gpu0"]["ear.status"], "warning",
         "{token:#}"
     );
-    let (status, problem) = guest.get_secret(&state).await.unwrap_err();
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
-    assert_eq!(problem["type"], POLICY_DENY, "{problem}");
+    guest.assert_policy_denies(&state).await;
 }
 
 /// The attestation service alone at the manifest's time: a `sample` CPU and the GPU, each
 /// bound to the report data it carries, give one token with `cpu0` and `gpu0`.
 #[tokio::test]
 async fn as_evaluate_at_the_manifest_time_gives_one_submodule_per_device() {
-    let config = KbsConfig::from_toml(CONFIG).unwrap();
-    let service = service(&config, Some(VERIFICATION_TIME)).await;
+    let service = pinned_service(&config(), VERIFICATION_TIME).await;
     let requests = vec![
         bound_request(
             Tee::Sample,

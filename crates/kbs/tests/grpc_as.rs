@@ -14,57 +14,22 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::services::{Rvps, Service};
-use common::{ADMIN_AUDIENCE, ADMIN_ISSUER, Kbs, KbsEnv, workspace_bins};
-use kbs_client::{ClientError, policies};
+use common::services::{Rvps, Service, as_signer_root, as_token_broker, grpc_as_sections};
+use common::{
+    Kbs, KbsEnv, assert_policy_denies, run_cli, store_svn_gated_secret, text, workspace_bins,
+};
+use kbs_client::{ClientError, KbsClient};
 use serde_json::{Value, json};
 
 const PATH: &str = "default/test/secret";
 const SECRET: &[u8] = b"secret released by a remote AS";
-/// The attestation-service crate's token-signer fixtures (test-only keys, valid until 2126).
-const SIGNER_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../attestation-service/testdata/signer"
-);
 /// The problem type of an unreachable AS.
 const UNAVAILABLE: &str = "AttestationServiceUnavailable";
-
-/// The sample TEE is affirming only while reference value `svn` lists its svn.
-const AS_POLICY: &str = r#"package policy
-import rego.v1
-
-default executables := 33
-default hardware := 97
-default configuration := 36
-
-executables := 3 if {
-	input.sample
-	input.sample.svn in query_reference_value("svn")
-}
-
-hardware := 2 if {
-	input.sample
-	input.sample.svn in query_reference_value("svn")
-}
-
-configuration := 2 if input.sample
-
-trust_claims := {
-	"executables": executables,
-	"hardware": hardware,
-	"configuration": configuration,
-	"file-system": 0,
-	"instance-identity": 0,
-	"runtime-opaque": 0,
-	"storage-opaque": 0,
-	"sourced-data": 0,
-}
-"#;
 
 /// The binaries of the other packages, built by `common::workspace_bins`.
 struct Bins {
@@ -89,70 +54,13 @@ fn build_bins() -> Bins {
     }
 }
 
+fn run(bin: &Path, args: &[&str]) -> Output {
+    run_cli(bin, args, &[("NO_PROXY", Some("*"))])
+}
+
 fn write(path: &Path, text: &str) -> String {
     std::fs::write(path, text).unwrap();
     path.to_str().unwrap().to_owned()
-}
-
-/// The last certificate of the signer chain: the root the KBS trusts.
-fn signer_root(dir: &Path) -> PathBuf {
-    let chain = std::fs::read_to_string(Path::new(SIGNER_DIR).join("token-chain.pem")).unwrap();
-    let start = chain.rfind("-----BEGIN CERTIFICATE-----").unwrap();
-    let path = dir.join("as-root.pem");
-    std::fs::write(&path, &chain[start..]).unwrap();
-    path
-}
-
-fn kbs_config(env: &KbsEnv, as_addr: SocketAddr, trusted_root: &Path) -> String {
-    let admin_pub = env.dir.path().join("admin.pub.pem");
-    let storage = env.storage_dir();
-    format!(
-        r#"[http_server]
-sockets = ["127.0.0.1:0"]
-insecure_http = true
-
-[attestation_token]
-trusted_certs_paths = [{trusted_root:?}]
-
-[attestation_service]
-type = "coco_as_grpc"
-as_addr = "http://{as_addr}"
-pool_size = 4
-request_timeout_secs = 5
-
-[admin]
-authorization_mode = "AuthenticatedAuthorization"
-
-[admin.authentication.bearer_jwt]
-identity_providers = [{{ issuer = "{ADMIN_ISSUER}", audience = "{ADMIN_AUDIENCE}", public_key_uri = {admin_pub:?} }}]
-
-[admin.authorization.regex_acl]
-acls = [{{ role = "admin", allowed_endpoints = "^/kbs/.+$" }}]
-
-[storage_backend]
-storage_type = "LocalFs"
-
-[storage_backend.backends.local_fs]
-dir_path = {storage:?}
-
-[[plugins]]
-name = "resource"
-storage_backend_type = "kvstorage"
-"#
-    )
-}
-
-fn run(bin: &Path, args: &[&str]) -> Output {
-    Command::new(bin)
-        .args(args)
-        .env("NO_PROXY", "*")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// `kbs-client get-resource`: the secret, or the CLI's stderr.
@@ -166,6 +74,24 @@ fn cli_get(bins: &Bins, kbs: &Kbs) -> Result<Vec<u8>, String> {
     } else {
         Err(text(&out.stderr))
     }
+}
+
+/// `kbs-client get-resource` releases the secret (else panics with both services' logs).
+fn assert_cli_gets_secret(bins: &Bins, kbs: &Kbs, grpc_as: &Service) {
+    let got = cli_get(bins, kbs)
+        .unwrap_or_else(|e| panic!("{e}\nkbs:\n{}\nas:\n{}", kbs.stderr(), grpc_as.log()));
+    assert_eq!(got, SECRET);
+}
+
+/// Reference value `svn` is gone for everyone: `kbs-client` is refused by the policy, the
+/// admin API answers 404 and `rvps-tool query` exits 3.
+async fn assert_svn_unknown(bins: &Bins, kbs: &Kbs, admin: &KbsClient, rvps: &Rvps) {
+    let err = cli_get(bins, kbs).unwrap_err();
+    assert!(err.contains("PolicyDeny"), "{err}");
+    let err = admin.query_reference_value("svn").await.unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err}");
+    let out = run(&bins.rvps_tool, &["query", "-r", "svn", "-a", &rvps.url()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
 }
 
 fn register_svn(bins: &Bins, dir: &Path, rvps: &Rvps, svn: &[&str]) {
@@ -206,17 +132,13 @@ async fn kbs_rvps_and_grpc_as_as_three_processes() {
 
     // grpc-as: remote RVPS, LocalFs storage for its policies, token signer with an x5c chain
     let as_storage = dir.join("as-storage");
-    let signer = Path::new(SIGNER_DIR);
     let as_config = write(
         &dir.join("as-config.json"),
         &json!({
             "storage_backend": {"storage_type": "LocalFs",
                 "backends": {"local_fs": {"dir_path": as_storage}}},
             "rvps_config": {"type": "GrpcRemote", "address": rvps.url()},
-            "attestation_token_broker": {"signer": {
-                "key_path": signer.join("token-key-pkcs8.pem"),
-                "cert_path": signer.join("token-chain.pem"),
-            }},
+            "attestation_token_broker": as_token_broker(),
         })
         .to_string(),
     );
@@ -232,28 +154,21 @@ async fn kbs_rvps_and_grpc_as_as_three_processes() {
     let as_addr = grpc_as.addr;
 
     // kbs, as a gRPC client of that AS
-    let root = signer_root(&dir);
-    std::fs::write(&env.config_path, kbs_config(&env, as_addr, &root)).unwrap();
+    let (token, service) = grpc_as_sections(
+        &format!("http://{as_addr}"),
+        "pool_size = 4\nrequest_timeout_secs = 5\n",
+        &as_signer_root(&dir),
+    );
+    env.write_config(&token, &service);
     let kbs = env.start();
     let admin = env.admin_client(&kbs);
-    admin.set_resource(PATH, SECRET).await.unwrap();
-    admin
-        .set_resource_policy(policies::AFFIRMING)
-        .await
-        .unwrap();
-    // forwarded to the AS as SetAttestationPolicy
-    admin
-        .set_attestation_policy("default_cpu", AS_POLICY)
+    // the attestation policy is forwarded to the AS as SetAttestationPolicy
+    store_svn_gated_secret(&admin, PATH, SECRET)
         .await
         .unwrap_or_else(|e| panic!("{e}\nkbs:\n{}\nas:\n{}", kbs.stderr(), grpc_as.log()));
 
     // no reference value yet: the AS does not affirm the sample TEE, the secret is refused
-    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
-    assert_eq!(
-        err.problem().unwrap().variant(),
-        Some("PolicyDeny"),
-        "{err}"
-    );
+    assert_policy_denies(&kbs.guest(), PATH).await;
     let err = cli_get(&bins, &kbs).unwrap_err();
     assert!(err.contains("PolicyDeny"), "{err}");
 
@@ -263,20 +178,13 @@ async fn kbs_rvps_and_grpc_as_as_three_processes() {
         admin.query_reference_value("svn").await.unwrap(),
         json!(["1"])
     );
-    let got = cli_get(&bins, &kbs)
-        .unwrap_or_else(|e| panic!("{e}\nkbs:\n{}\nas:\n{}", kbs.stderr(), grpc_as.log()));
-    assert_eq!(got, SECRET);
+    assert_cli_gets_secret(&bins, &kbs, &grpc_as);
 
     // the reference value is removed with rvps-tool delete: refused again, and unknown for
     // everyone
     let out = run(&bins.rvps_tool, &["delete", "-r", "svn", "-a", &rvps.url()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let err = cli_get(&bins, &kbs).unwrap_err();
-    assert!(err.contains("PolicyDeny"), "{err}");
-    let err = admin.query_reference_value("svn").await.unwrap_err();
-    assert_eq!(err.status(), Some(404), "{err}");
-    let out = run(&bins.rvps_tool, &["query", "-r", "svn", "-a", &rvps.url()]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_svn_unknown(&bins, &kbs, &admin, &rvps).await;
     // grpc-as serves the same RVPS API over its remote RVPS: deleting again there reaches
     // rvps, which finds nothing (exit 3, as for an unknown query)
     let out = run(
@@ -291,9 +199,7 @@ async fn kbs_rvps_and_grpc_as_as_three_processes() {
     );
     // registered again: released again
     register_svn(&bins, &dir, &rvps, &["1"]);
-    let got = cli_get(&bins, &kbs)
-        .unwrap_or_else(|e| panic!("{e}\nkbs:\n{}\nas:\n{}", kbs.stderr(), grpc_as.log()));
-    assert_eq!(got, SECRET);
+    assert_cli_gets_secret(&bins, &kbs, &grpc_as);
 
     // the reference value expires: the register message carries no expiration, so the
     // stored record is aged by giving it a past one; refused again, and gone for everyone
@@ -301,20 +207,10 @@ async fn kbs_rvps_and_grpc_as_as_three_processes() {
     let mut record: Value = serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
     record["expiration"] = json!("2020-01-01T00:00:00Z");
     std::fs::write(&record_path, record.to_string()).unwrap();
-    let err = cli_get(&bins, &kbs).unwrap_err();
-    assert!(err.contains("PolicyDeny"), "{err}");
-    let err = admin.query_reference_value("svn").await.unwrap_err();
-    assert_eq!(err.status(), Some(404), "{err}");
-    let out = run(&bins.rvps_tool, &["query", "-r", "svn", "-a", &rvps.url()]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_svn_unknown(&bins, &kbs, &admin, &rvps).await;
     // a wrong value is refused too
     register_svn(&bins, &dir, &rvps, &["9"]);
-    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
-    assert_eq!(
-        err.problem().unwrap().variant(),
-        Some("PolicyDeny"),
-        "{err}"
-    );
+    assert_policy_denies(&kbs.guest(), PATH).await;
 
     // registered again: released again; this guest keeps an attested session
     register_svn(&bins, &dir, &rvps, &["1"]);
@@ -350,18 +246,11 @@ async fn kbs_rvps_and_grpc_as_as_three_processes() {
     // grpc-as restarts on the same port: the same kbs process serves again
     let grpc_as = start_as(&as_addr.to_string(), 2);
     assert_eq!(grpc_as.addr, as_addr);
-    let got = cli_get(&bins, &kbs)
-        .unwrap_or_else(|e| panic!("{e}\nkbs:\n{}\nas:\n{}", kbs.stderr(), grpc_as.log()));
-    assert_eq!(got, SECRET);
+    assert_cli_gets_secret(&bins, &kbs, &grpc_as);
     // the policy set through the KBS before the crash is still the AS's: it follows `svn`
     // (the shipped default_cpu would also want launch_digest and the platform version)
     register_svn(&bins, &dir, &rvps, &["9"]);
-    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
-    assert_eq!(
-        err.problem().unwrap().variant(),
-        Some("PolicyDeny"),
-        "{err}"
-    );
+    assert_policy_denies(&kbs.guest(), PATH).await;
     register_svn(&bins, &dir, &rvps, &["1"]);
     assert_eq!(
         kbs.guest().get_resource(PATH).await.unwrap().as_slice(),

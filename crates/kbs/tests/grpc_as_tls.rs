@@ -13,20 +13,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use common::services::Service;
-use common::{ADMIN_AUDIENCE, ADMIN_ISSUER, KbsEnv, KillOnDrop, wait_for_stdout, workspace_bins};
-use kbs_client::{KbsClient, policies};
+use common::services::{Service, as_signer_root, as_token_broker, grpc_as_sections};
+use common::{Kbs, KbsEnv, store_secret, workspace_bins};
+use kbs_client::policies;
 use serde_json::json;
 
 const PATH: &str = "default/test/tls-as-secret";
 const SECRET: &[u8] = b"released through an AS reached over TLS";
-/// The attestation-service crate's token-signer fixtures (test-only keys, valid until 2126).
-const SIGNER_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../attestation-service/testdata/signer"
-);
 
 fn tls_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -39,90 +33,20 @@ fn other_ca() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../verifier/roots/intel/intel_sgx_root_ca.pem")
 }
 
-/// The last certificate of the signer chain: the root the KBS trusts for AS tokens.
-fn signer_root(dir: &Path) -> PathBuf {
-    let chain = std::fs::read_to_string(Path::new(SIGNER_DIR).join("token-chain.pem")).unwrap();
-    let start = chain.rfind("-----BEGIN CERTIFICATE-----").unwrap();
-    let path = dir.join("as-root.pem");
-    std::fs::write(&path, &chain[start..]).unwrap();
-    path
-}
-
 /// The KBS configuration: `https://localhost:<port>`, with `as_ca_cert` when given.
 fn kbs_config(env: &KbsEnv, port: u16, ca: Option<&Path>, trusted_root: &Path) -> String {
-    let admin_pub = env.dir.path().join("admin.pub.pem");
-    let storage = env.storage_dir();
     let ca = ca.map_or(String::new(), |ca| format!("as_ca_cert = {ca:?}\n"));
-    format!(
-        r#"[http_server]
-sockets = ["127.0.0.1:0"]
-insecure_http = true
-
-[attestation_token]
-trusted_certs_paths = [{trusted_root:?}]
-
-[attestation_service]
-type = "coco_as_grpc"
-as_addr = "https://localhost:{port}"
-{ca}pool_size = 2
-request_timeout_secs = 20
-
-[admin]
-authorization_mode = "AuthenticatedAuthorization"
-
-[admin.authentication.bearer_jwt]
-identity_providers = [{{ issuer = "{ADMIN_ISSUER}", audience = "{ADMIN_AUDIENCE}", public_key_uri = {admin_pub:?} }}]
-
-[admin.authorization.regex_acl]
-acls = [{{ role = "admin", allowed_endpoints = "^/kbs/.+$" }}]
-
-[storage_backend]
-storage_type = "LocalFs"
-
-[storage_backend.backends.local_fs]
-dir_path = {storage:?}
-
-[[plugins]]
-name = "resource"
-storage_backend_type = "kvstorage"
-"#
-    )
+    let (token, service) = grpc_as_sections(
+        &format!("https://localhost:{port}"),
+        &format!("{ca}pool_size = 2\nrequest_timeout_secs = 20\n"),
+        trusted_root,
+    );
+    env.config_with(&token, &service)
 }
 
-/// `kbs -c <config>` with extra environment; its URL once it listens, or its stderr when it
-/// exits first.
-fn spawn_kbs(
-    config: &Path,
-    env: &[(&str, &Path)],
-    log: &Path,
-) -> Result<(KillOnDrop, String), String> {
-    let stderr = std::fs::File::create(log).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kbs"));
-    command
-        .args(["-c".as_ref(), config.as_os_str()])
-        .args(["--socket", "127.0.0.1:0"])
-        .env_remove("KBS_CONFIG_FILE")
-        .env_remove("KBS_DATA_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(stderr));
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let mut child = command.spawn().unwrap();
-    let mut url = None;
-    let ready = wait_for_stdout(&mut child, |line| {
-        url = line.strip_prefix("KBS listening on ").map(str::to_owned);
-        url.is_some()
-    });
-    match (ready, url) {
-        (Ok(()), Some(url)) => Ok((KillOnDrop(child), url)),
-        _ => Err(std::fs::read_to_string(log).unwrap_or_default()),
-    }
-}
-
-fn guest(url: &str) -> KbsClient {
-    KbsClient::builder(url).no_proxy().build().unwrap()
+/// `kbs -c <config>` with extra environment; its URL once it listens, or why it did not.
+fn spawn_kbs(config: &Path, envs: &[(&str, &Path)], log: &Path) -> Result<Kbs, String> {
+    Kbs::try_spawn(common::config_args(config), envs, log, false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,15 +58,10 @@ async fn kbs_attests_through_grpc_as_serving_tls() {
     let dir = env.dir.path().to_owned();
 
     // grpc-as with TLS; builtin RVPS, tokens signed with an x5c chain
-    let signer = Path::new(SIGNER_DIR);
     let as_config = dir.join("as-config.json");
     std::fs::write(
         &as_config,
-        json!({"attestation_token_broker": {"signer": {
-            "key_path": signer.join("token-key-pkcs8.pem"),
-            "cert_path": signer.join("token-chain.pem"),
-        }}})
-        .to_string(),
+        json!({"attestation_token_broker": as_token_broker()}).to_string(),
     )
     .unwrap();
     let (cert, key) = (tls_file("server.crt"), tls_file("server.key"));
@@ -162,16 +81,14 @@ async fn kbs_attests_through_grpc_as_serving_tls() {
         dir.join("grpc-as.stderr.log"),
     );
     let port = grpc_as.addr.port();
-    let root = signer_root(&dir);
+    let root = as_signer_root(&dir);
 
     // as_ca_cert = the CA that issued the AS certificate
     let ca = tls_file("ca.crt");
     std::fs::write(&env.config_path, kbs_config(&env, port, Some(&ca), &root)).unwrap();
     let kbs = env.start();
     let admin = env.admin_client(&kbs);
-    admin.set_resource(PATH, SECRET).await.unwrap();
-    admin
-        .set_resource_policy(policies::ALLOW_ALL)
+    store_secret(&admin, PATH, SECRET, policies::ALLOW_ALL)
         .await
         .unwrap();
     // forwarded to the AS over TLS (SetAttestationPolicy)
@@ -222,13 +139,13 @@ async fn kbs_attests_through_grpc_as_serving_tls() {
     std::fs::write(&platform, kbs_config(&env, port, None, &root)).unwrap();
     let empty_dir = dir.join("no-cert-dir");
     std::fs::create_dir(&empty_dir).unwrap();
-    let (_kbs, url) = spawn_kbs(
+    let platform_kbs = spawn_kbs(
         &platform,
         &[("SSL_CERT_FILE", &ca), ("SSL_CERT_DIR", &empty_dir)],
         &dir.join("kbs-platform.stderr.log"),
     )
     .unwrap_or_else(|stderr| panic!("kbs did not start:\n{stderr}"));
-    let got = guest(&url).get_resource(PATH).await.unwrap();
+    let got = platform_kbs.guest().get_resource(PATH).await.unwrap();
     assert_eq!(got.as_slice(), SECRET);
 
     // a CA file that is not there: no KBS, and the reason names the key and the path

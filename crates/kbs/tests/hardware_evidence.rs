@@ -17,10 +17,7 @@ mod in_process;
 
 use attestation_service::AttestationService;
 use axum::http::StatusCode;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use kbs::app::AppState;
-use kbs::config::KbsConfig;
 use kbs_types::Tee;
 use serde_json::{Value, json};
 
@@ -37,15 +34,6 @@ const MEASUREMENT: &str = "a1f3930413247bb38cfc171579ea3c12d5fe4901f0c792f63fd75
 const REPORT_DATA: &str = "ec6c52d7533cc2c4f45be7849cf112ab82b2009fe7bd43e71ed08c14400ad7e2\
                            0000000000000000000000000000000000000000000000000000000000000000";
 
-const CONFIG: &str = r#"
-[http_server]
-insecure_http = true
-[admin]
-authorization_mode = "InsecureAllowAll"
-[attestation_service]
-type = "coco_as_builtin"
-"#;
-
 fn snp_evidence() -> Value {
     read_json("wrapped/snp/test-report.json")
 }
@@ -55,9 +43,9 @@ fn az_snp_vtpm_evidence() -> Value {
     read_json("evidence/az-snp-vtpm/evidence-v1.json")
 }
 
-/// The KBS of [`CONFIG`] whose builtin AS verifies at `unix`.
+/// The KBS of [`BUILTIN_AS_CONFIG`] whose builtin AS verifies at `unix`.
 async fn kbs_at(unix: i64) -> AppState {
-    pinned_kbs(&KbsConfig::from_toml(CONFIG).unwrap(), unix).await
+    pinned_kbs(&builtin_config(""), unix).await
 }
 
 /// `/auth` for `snp`, then `/attest` with the sample report as primary evidence; returns the
@@ -110,7 +98,7 @@ async fn evaluate(service: &AttestationService) -> Value {
 
 #[tokio::test]
 async fn snp_sample_bound_to_its_report_data_is_appraised_by_default_cpu() {
-    let config = KbsConfig::from_toml(CONFIG).unwrap();
+    let config = builtin_config("");
     let service = pinned_service(&config, VERIFICATION_TIME).await;
 
     let claims = evaluate(&service).await;
@@ -140,15 +128,7 @@ async fn snp_sample_bound_to_its_report_data_is_appraised_by_default_cpu() {
         "snp_snp_svn": [8],
         "snp_microcode": [115],
     });
-    let message = json!({
-        "version": "0.1.0",
-        "type": "sample",
-        "payload": STANDARD.encode(reference_values.to_string()),
-    });
-    service
-        .register_reference_value(&message.to_string())
-        .await
-        .unwrap();
+    register_sample_reference_values(&service, &reference_values).await;
     let claims = evaluate(&service).await;
     let cpu0 = &claims["submods"]["cpu0"];
     assert_eq!(cpu0["ear.status"], "affirming", "{cpu0}");
@@ -179,7 +159,7 @@ async fn az_snp_vtpm_sample_through_attest_fails_only_at_the_quote_nonce() {
 
 #[tokio::test]
 async fn az_snp_vtpm_sample_bound_to_its_nonce_verifies_at_the_pinned_time() {
-    let config = KbsConfig::from_toml(CONFIG).unwrap();
+    let config = builtin_config("");
     let request = |unix| {
         let service = pinned_service(&config, unix);
         async move {

@@ -25,6 +25,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod in_process;
+mod rego;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,7 +34,7 @@ use attestation_service::AttestationService;
 use aws_lc_rs::digest::{SHA256, digest};
 use axum::http::StatusCode;
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use kbs::app::{AppState, Kbs};
 use kbs::config::KbsConfig;
 use kbs::resource_policy::Decision;
@@ -43,6 +44,7 @@ use verifier::cca::CcaError;
 use verifier::tpm::TpmError;
 
 use in_process::*;
+use rego::allow_only_if;
 
 /// Any instant: neither sample has time-dependent checks (manifest: "any").
 const EVALUATION_TIME: i64 = 1_748_736_000;
@@ -58,23 +60,10 @@ const PATH: &str = "default/test/hw-secret";
 /// A builtin-AS KBS with the resource plugin and, when `cca` is given, this
 /// `[attestation_service.verifier_config.cca_verifier]` table body.
 fn config(cca: Option<&str>) -> KbsConfig {
-    let mut text = r#"
-[http_server]
-insecure_http = true
-[admin]
-authorization_mode = "InsecureAllowAll"
-[attestation_service]
-type = "coco_as_builtin"
-[[plugins]]
-name = "resource"
-storage_backend_type = "kvstorage"
-"#
-    .to_owned();
-    if let Some(cca) = cca {
-        text.push_str("[attestation_service.verifier_config.cca_verifier]\n");
-        text.push_str(cca);
-    }
-    KbsConfig::from_toml(&text).unwrap()
+    let cca = cca.map_or(String::new(), |cca| {
+        format!("[attestation_service.verifier_config.cca_verifier]\n{cca}")
+    });
+    builtin_config(&format!("{RESOURCE_PLUGIN}{cca}"))
 }
 
 /// The CCA verifier table: upstream's local mode with the shared CPAK store and `rv_store`.
@@ -161,13 +150,6 @@ fn cca_platform_signature_end(evidence: &Value) -> isize {
     isize::try_from(10 + len - 1).unwrap()
 }
 
-/// Sets `policy` as the KBS's resource policy through its admin API.
-async fn set_resource_policy(state: &AppState, policy: &str) {
-    let policy = json!({"policy": URL_SAFE_NO_PAD.encode(policy)});
-    let (status, body, _) = send(state, post_json("/kbs/v0/resource-policy", None, &policy)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
 /// The KBS of `config` over its builtin AS at [`EVALUATION_TIME`], trusting that AS's tokens.
 async fn kbs_and_service(config: &KbsConfig) -> (AppState, Arc<AttestationService>) {
     let service = pinned_service(config, EVALUATION_TIME).await;
@@ -222,10 +204,7 @@ async fn evaluate_bound_err(
     id: &str,
 ) -> attestation_service::Error {
     let request = bound_request(tee, evidence, manifest_report_data(id));
-    service
-        .evaluate(vec![request], &["default".to_owned()])
-        .await
-        .unwrap_err()
+    evaluate_err(service, vec![request]).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,22 +287,12 @@ async fn cca_sample_bound_to_its_report_data_yields_the_manifest_claims() {
     // Bound to other report data, the same token fails at the challenge.
     let mut other = manifest_report_data(CCA_CASE);
     other[0] ^= 1;
-    let err = service
-        .evaluate(
-            vec![bound_request(Tee::Cca, read_json(CCA_EVIDENCE), other)],
-            &["default".to_owned()],
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            attestation_service::Error::Verifier {
-                tee: Tee::Cca,
-                source: verifier::Error::Cca(CcaError::RealmChallenge),
-            }
-        ),
-        "{err:?}"
+    let request = bound_request(Tee::Cca, read_json(CCA_EVIDENCE), other);
+    let err = evaluate_err(&service, vec![request]).await;
+    crate::assert_verifier_error!(
+        err,
+        Tee::Cca,
+        verifier::Error::Cca(CcaError::RealmChallenge)
     );
 }
 
@@ -355,15 +324,10 @@ async fn cca_rv_store_from_the_kbs_config_appraises_platform_and_realm() {
     )
     .await;
     let err = evaluate_bound_err(&service, Tee::Cca, read_json(CCA_EVIDENCE), CCA_CASE).await;
-    assert!(
-        matches!(
-            &err,
-            attestation_service::Error::Verifier {
-                tee: Tee::Cca,
-                source: verifier::Error::Cca(CcaError::RealmReferenceValues),
-            }
-        ),
-        "{err:?}"
+    crate::assert_verifier_error!(
+        err,
+        Tee::Cca,
+        verifier::Error::Cca(CcaError::RealmReferenceValues)
     );
 
     // Another RMM measurement.
@@ -379,15 +343,10 @@ async fn cca_rv_store_from_the_kbs_config_appraises_platform_and_realm() {
     let service =
         pinned_service(&with_rvstore(&other_rmm, "other-rmm.json"), EVALUATION_TIME).await;
     let err = evaluate_bound_err(&service, Tee::Cca, read_json(CCA_EVIDENCE), CCA_CASE).await;
-    assert!(
-        matches!(
-            &err,
-            attestation_service::Error::Verifier {
-                tee: Tee::Cca,
-                source: verifier::Error::Cca(CcaError::PlatformReferenceValues),
-            }
-        ),
-        "{err:?}"
+    crate::assert_verifier_error!(
+        err,
+        Tee::Cca,
+        verifier::Error::Cca(CcaError::PlatformReferenceValues)
     );
 
     // The store as shipped: both match.
@@ -403,19 +362,11 @@ async fn cca_rv_store_from_the_kbs_config_appraises_platform_and_realm() {
 /// Releases only to a realm with `rim` on a platform with `implementation_id` (base64, as
 /// the CCA claims carry them).
 fn cca_resource_policy(rim: &str, implementation_id: &str) -> String {
-    format!(
-        r#"package policy
-import rego.v1
-
-default allow := false
-
-allow if {{
-	cca := input.submods.cpu0["ear.veraison.annotated-evidence"].cca
-	cca.realm["cca-realm-initial-measurement"] == "{rim}"
-	cca.platform["cca-platform-implementation-id"] == "{implementation_id}"
-}}
-"#
-    )
+    allow_only_if(&[
+        r#"cca := input.submods.cpu0["ear.veraison.annotated-evidence"].cca"#,
+        &format!(r#"cca.realm["cca-realm-initial-measurement"] == "{rim}""#),
+        &format!(r#"cca.platform["cca-platform-implementation-id"] == "{implementation_id}""#),
+    ])
 }
 
 #[tokio::test]
@@ -438,13 +389,13 @@ async fn cca_resource_policy_on_the_realm_initial_measurement_decides() {
         )
     };
 
-    set_resource_policy(&state, &cca_resource_policy(rim, implementation_id)).await;
+    admin_set_resource_policy(&state, &cca_resource_policy(rim, implementation_id)).await;
     assert_eq!(decide().await, Decision::Allow);
 
     // A policy for another realm (one measurement byte different) refuses the same realm.
     let mut other = STANDARD.decode(rim).unwrap();
     other[0] ^= 1;
-    set_resource_policy(
+    admin_set_resource_policy(
         &state,
         &cca_resource_policy(&STANDARD.encode(other), implementation_id),
     )
@@ -521,30 +472,16 @@ async fn tpm_sample_with_a_flipped_signature_byte_or_pcr_is_refused_naming_the_c
         TPM_CASE,
     )
     .await;
-    assert!(
-        matches!(
-            &err,
-            attestation_service::Error::Verifier {
-                tee: Tee::Tpm,
-                source: verifier::Error::Tpm(TpmError::QuoteSignature),
-            }
-        ),
-        "{err:?}"
+    crate::assert_verifier_error!(
+        err,
+        Tee::Tpm,
+        verifier::Error::Tpm(TpmError::QuoteSignature)
     );
     // A reported PCR that is not what the TPM signed.
     let mut evidence = tpm_evidence();
     evidence["tpm_quote"]["pcrs"][17] = json!("00".repeat(32));
     let err = evaluate_bound_err(&service, Tee::Tpm, evidence, TPM_CASE).await;
-    assert!(
-        matches!(
-            &err,
-            attestation_service::Error::Verifier {
-                tee: Tee::Tpm,
-                source: verifier::Error::Tpm(TpmError::PcrDigest),
-            }
-        ),
-        "{err:?}"
-    );
+    crate::assert_verifier_error!(err, Tee::Tpm, verifier::Error::Tpm(TpmError::PcrDigest));
 }
 
 #[tokio::test]
@@ -581,22 +518,9 @@ async fn tpm_default_cpu_affirms_executables_only_with_the_quoted_pcr11_and_a_tr
 
     let pcr11 = tpm_evidence()["tpm_quote"]["pcrs"][11].clone();
     let ak = tpm_evidence()["ak_public"].clone();
-    let register = |values: Value| {
-        let message = json!({
-            "version": "0.1.0",
-            "type": "sample",
-            "payload": STANDARD.encode(values.to_string()),
-        });
-        let service = Arc::clone(&service);
-        async move {
-            service
-                .register_reference_value(&message.to_string())
-                .await
-                .unwrap();
-        }
-    };
     // The AK trusted, but another PCR11: not recognised.
-    register(json!({"tpm_pcr11": ["11".repeat(32)], "trusted_aks": [ak]})).await;
+    let values = json!({"tpm_pcr11": ["11".repeat(32)], "trusted_aks": [ak]});
+    register_sample_reference_values(&service, &values).await;
     let cpu0 = evaluate().await["submods"]["cpu0"].clone();
     assert_eq!(
         cpu0["ear.trustworthiness-vector"]["executables"], 33,
@@ -604,7 +528,8 @@ async fn tpm_default_cpu_affirms_executables_only_with_the_quoted_pcr11_and_a_tr
     );
 
     // The quoted PCR11 and the AK: recognised.
-    register(json!({"tpm_pcr11": [pcr11], "trusted_aks": [ak]})).await;
+    let values = json!({"tpm_pcr11": [pcr11], "trusted_aks": [ak]});
+    register_sample_reference_values(&service, &values).await;
     let cpu0 = evaluate().await["submods"]["cpu0"].clone();
     let vector = &cpu0["ear.trustworthiness-vector"];
     assert_eq!(vector["executables"], 3, "{cpu0}");
@@ -613,19 +538,11 @@ async fn tpm_default_cpu_affirms_executables_only_with_the_quoted_pcr11_and_a_tr
 
 /// Releases only to a quote whose PCR17 is `pcr17`, signed by the AK with SHA-256 `ak`.
 fn tpm_resource_policy(pcr17: &str, ak: &str) -> String {
-    format!(
-        r#"package policy
-import rego.v1
-
-default allow := false
-
-allow if {{
-	tpm := input.submods.cpu0["ear.veraison.annotated-evidence"].tpm
-	tpm.pcr17 == "{pcr17}"
-	tpm.ak_public_sha256 == "{ak}"
-}}
-"#
-    )
+    allow_only_if(&[
+        r#"tpm := input.submods.cpu0["ear.veraison.annotated-evidence"].tpm"#,
+        &format!(r#"tpm.pcr17 == "{pcr17}""#),
+        &format!(r#"tpm.ak_public_sha256 == "{ak}""#),
+    ])
 }
 
 #[tokio::test]
@@ -646,11 +563,11 @@ async fn tpm_resource_policy_on_a_quoted_pcr_and_the_ak_decides() {
         )
     };
 
-    set_resource_policy(&state, &tpm_resource_policy(&pcr17, &tpm_ak_sha256())).await;
+    admin_set_resource_policy(&state, &tpm_resource_policy(&pcr17, &tpm_ak_sha256())).await;
     assert_eq!(decide().await, Decision::Allow);
 
     // The same quote against a policy expecting PCR17 reset (all zero): refused.
-    set_resource_policy(
+    admin_set_resource_policy(
         &state,
         &tpm_resource_policy(&"00".repeat(32), &tpm_ak_sha256()),
     )
@@ -658,6 +575,6 @@ async fn tpm_resource_policy_on_a_quoted_pcr_and_the_ak_decides() {
     assert_eq!(decide().await, Decision::Deny);
 
     // Or trusting another AK: refused.
-    set_resource_policy(&state, &tpm_resource_policy(&pcr17, &"ab".repeat(32))).await;
+    admin_set_resource_policy(&state, &tpm_resource_policy(&pcr17, &"ab".repeat(32))).await;
     assert_eq!(decide().await, Decision::Deny);
 }

@@ -13,12 +13,10 @@
 
 mod in_process;
 
-use attestation_service::{AttestationService, RuntimeData, VerificationRequest};
+use attestation_service::AttestationService;
 use axum::http::StatusCode;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use kbs::config::KbsConfig;
-use kbs_types::{HashAlgorithm, Tee};
+use kbs_types::Tee;
 use serde_json::{Value, json};
 
 use in_process::*;
@@ -39,19 +37,10 @@ const TDX_MR_TD: &str = "705ee9381b8633a9fbe532b52345e8433343d2868959f57889d84ca
 
 /// A builtin-AS KBS whose DCAP collateral is only the shared bundle `bundle`.
 fn config(bundle: &str) -> KbsConfig {
-    let text = format!(
-        r#"
-[http_server]
-insecure_http = true
-[admin]
-authorization_mode = "InsecureAllowAll"
-[attestation_service]
-type = "coco_as_builtin"
-[attestation_service.verifier_config.dcap_verifier]
-collateral_service = "file://{TESTDATA}/collateral/intel/bundles/{bundle}"
-"#
-    );
-    KbsConfig::from_toml(&text).unwrap()
+    builtin_config(&format!(
+        "[attestation_service.verifier_config.dcap_verifier]\n\
+         collateral_service = \"file://{TESTDATA}/collateral/intel/bundles/{bundle}\"\n"
+    ))
 }
 
 #[tokio::test]
@@ -97,27 +86,13 @@ async fn tdx_sample_after_its_collateral_expired_reports_the_expiry_as_a_claim()
 #[tokio::test]
 async fn tdx_sample_with_an_unrelated_event_log_fails_at_the_replay() {
     let service = pinned_service(&config("tdx_quote_4.pcs.json"), TDX_TIME).await;
-    let request = VerificationRequest {
-        tee: Tee::Tdx,
-        evidence: read_json("wrapped/tdx/tdx_quote_4.with-unrelated-ccel.json"),
-        runtime_data: Some(RuntimeData::Raw(hex::decode(TDX_REPORT_DATA).unwrap())),
-        runtime_data_hash_algorithm: HashAlgorithm::Sha384,
-        init_data: None,
-    };
-    let err = service
-        .evaluate(vec![request], &["default".to_owned()])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            attestation_service::Error::Verifier {
-                tee: Tee::Tdx,
-                source: verifier::Error::EventLog(_),
-            }
-        ),
-        "{err:?}"
+    let request = bound_request(
+        Tee::Tdx,
+        read_json("wrapped/tdx/tdx_quote_4.with-unrelated-ccel.json"),
+        hex::decode(TDX_REPORT_DATA).unwrap(),
     );
+    let err = evaluate_err(&service, vec![request]).await;
+    crate::assert_verifier_error!(err, Tee::Tdx, verifier::Error::EventLog(_));
 }
 
 /// `tdx_quote_4` bound to its own report data through `AttestationService::evaluate`; the
@@ -166,15 +141,7 @@ async fn tdx_claims_are_appraised_by_the_default_cpu_policy() {
         "rtmr_2": [body["rtmr_2"]],
         "xfam": [body["xfam"]],
     });
-    let message = json!({
-        "version": "0.1.0",
-        "type": "sample",
-        "payload": STANDARD.encode(reference_values.to_string()),
-    });
-    service
-        .register_reference_value(&message.to_string())
-        .await
-        .unwrap();
+    register_sample_reference_values(&service, &reference_values).await;
     let after = cpu0(&evaluate_tdx(&service, TDX_TIME).await);
     let vector = &after["ear.trustworthiness-vector"];
     // tee_type, vendor_id, mr_td, tcb_status UpToDate, collateral not expired.

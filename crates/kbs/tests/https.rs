@@ -4,11 +4,9 @@
 
 mod common;
 
-use std::process::Command;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{KbsEnv, kbs_client_bin, seed};
+use common::{KbsEnv, kbs_client_bin, run_cli, seed, stdout_ok};
 use kbs_client::{ClientError, KbsClient};
 
 const PATH: &str = "default/test/secret";
@@ -47,23 +45,14 @@ async fn the_cli_trusts_the_cert_file() {
     let ca = env.dir.path().join("ca.crt");
     std::fs::write(&ca, common::test_ca_pem()).unwrap();
     let run = |with_cert: bool| {
-        let mut cmd = Command::new(&bin);
-        cmd.args(["--url", &kbs.url]);
+        let mut args = vec!["--url", &kbs.url];
         if with_cert {
-            cmd.args(["--cert-file", ca.to_str().unwrap()]);
+            args.extend(["--cert-file", ca.to_str().unwrap()]);
         }
-        cmd.args(["get-resource", "--path", PATH])
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
+        args.extend(["get-resource", "--path", PATH]);
+        run_cli(&bin, &args, &[("RUST_LOG", None)])
     };
-    let out = run(true);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed = String::from_utf8(out.stdout).unwrap();
+    let printed = stdout_ok(&run(true));
     assert_eq!(STANDARD.decode(printed.trim()).unwrap(), b"cli tls secret");
     let out = run(false);
     assert!(!out.status.success());

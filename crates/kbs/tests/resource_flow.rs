@@ -3,12 +3,25 @@
 
 mod common;
 
-use common::{KbsEnv, assert_secret_intact, secret_bytes, seed};
+use common::{Kbs, KbsEnv, assert_policy_denies, assert_secret_intact, secret_bytes, seed};
 use kbs_client::jose::TeeKeyPair;
 use kbs_client::kbs_types::Response;
 use kbs_client::{ClientError, policies};
 
 const PATH: &str = "default/test/secret";
+
+/// `GET` of [`PATH`] with `Authorization: Bearer <token>` and no session.
+async fn get_with_bearer(kbs: &Kbs, token: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{}/kbs/v0/resource/{PATH}", kbs.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn allow_all_policy_returns_the_secret_byte_exact() {
@@ -48,9 +61,7 @@ async fn deny_all_policy_refuses() {
         .set_resource_policy(policies::DENY_ALL)
         .await
         .unwrap();
-    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
-    assert_eq!(err.status(), Some(401));
-    assert_eq!(err.problem().unwrap().variant(), Some("PolicyDeny"));
+    assert_policy_denies(&kbs.guest(), PATH).await;
 }
 
 #[tokio::test]
@@ -80,15 +91,7 @@ async fn bearer_token_flow_with_an_rsa_key_uses_rsa_oaep_256() {
     let got = reader.get_resource_with_token(PATH, &token).await.unwrap();
     assert_eq!(got.as_slice(), b"token flow secret");
 
-    let answer = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(format!("{}/kbs/v0/resource/{PATH}", kbs.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let answer = get_with_bearer(&kbs, &token).await;
     assert_eq!(answer.status(), 200);
     let jwe: Response = answer.json().await.unwrap();
     assert_eq!(jwe.protected.alg, "RSA-OAEP-256");
@@ -110,15 +113,7 @@ async fn ec_p521_key_works() {
         b"p521 secret"
     );
     let token = client.attest().await.unwrap();
-    let answer = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(format!("{}/kbs/v0/resource/{PATH}", kbs.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let answer = get_with_bearer(&kbs, &token).await;
     let jwe: Response = answer.json().await.unwrap();
     assert_eq!(jwe.protected.alg, "ECDH-ES+A256KW");
     assert_eq!(jwe.protected.other_fields["epk"]["crv"], "P-521");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{KbsEnv, secret_bytes};
+use common::{KbsEnv, assert_policy_denies, secret_bytes, set_svn, store_secret};
 use kbs_client::{ClientError, policies};
 use serde_json::json;
 
@@ -17,24 +17,19 @@ async fn secrets_and_policies_survive_a_restart() {
     {
         let kbs = env.start();
         let admin = env.admin_client(&kbs);
-        admin.set_resource(PATH, &secret).await.unwrap();
+        store_secret(&admin, PATH, &secret, policies::ALLOW_ALL)
+            .await
+            .unwrap();
         admin
             .set_resource("default/test/deleted", b"gone")
             .await
             .unwrap();
         admin.delete_resource("default/test/deleted").await.unwrap();
         admin
-            .set_resource_policy(policies::ALLOW_ALL)
-            .await
-            .unwrap();
-        admin
             .set_attestation_policy("e2e_policy", AS_POLICY)
             .await
             .unwrap();
-        admin
-            .set_sample_reference_value("svn", json!(["1"]))
-            .await
-            .unwrap();
+        set_svn(&admin, &["1"]).await;
         assert_eq!(
             kbs.guest().get_resource(PATH).await.unwrap().as_slice(),
             secret.as_slice()
@@ -78,6 +73,5 @@ async fn secrets_and_policies_survive_a_restart() {
     admin.set_resource_policy(policies::DENY_ALL).await.unwrap();
     kbs.stop();
     let kbs = env.start();
-    let err = kbs.guest().get_resource(PATH).await.unwrap_err();
-    assert_eq!(err.problem().unwrap().variant(), Some("PolicyDeny"));
+    assert_policy_denies(&kbs.guest(), PATH).await;
 }

@@ -6,6 +6,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../rego/mod.rs"]
+pub mod rego;
 pub mod services;
 
 use std::collections::BTreeMap;
@@ -13,14 +15,14 @@ use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use kbs_client::KbsClient;
 use kbs_client::jose::{self, SigningKey, TeeKeyPair};
+use kbs_client::{ClientError, KbsClient};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,6 +38,9 @@ pub const ADMIN_AUDIENCE: &str = "e2e-kbs";
 pub const TOKEN_KID: &str = "e2e-token-key";
 /// Problem type prefix of every KBS error.
 pub const PROBLEM_PREFIX: &str = "https://github.com/confidential-containers/kbs/errors/";
+
+/// The `[attestation_service]` section of the default configuration: the builtin AS.
+pub const BUILTIN_AS: &str = "[attestation_service]\ntype = \"coco_as_builtin\"\n";
 
 /// How admin requests are authorized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +62,8 @@ pub struct KbsEnv {
     pub token_key: SigningKey,
     /// The config file.
     pub config_path: PathBuf,
+    mode: AdminMode,
+    https: bool,
     starts: std::cell::Cell<u32>,
 }
 
@@ -91,7 +98,33 @@ impl KbsEnv {
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).unwrap();
 
-        let admin = match mode {
+        let env = Self {
+            config_path: dir.path().join("kbs.toml"),
+            dir,
+            admin_key,
+            token_key,
+            mode,
+            https,
+            starts: std::cell::Cell::new(0),
+        };
+        env.write_config(&env.trusted_jwks_section(), BUILTIN_AS);
+        env
+    }
+
+    /// The default `[attestation_token]` section: trust the JWK set of [`KbsEnv::token_key`].
+    pub fn trusted_jwks_section(&self) -> String {
+        let jwks_path = self.dir.path().join("token-jwks.json");
+        format!("[attestation_token]\ntrusted_jwk_sets = [{jwks_path:?}]\n")
+    }
+
+    /// The configuration of this environment with the given `[attestation_token]` and
+    /// `[attestation_service]` sections (TOML text with their headers): the listener, the
+    /// admin authentication and ACL, the LocalFs storage and the `resource` plugin stay as
+    /// [`KbsEnv::new`] writes them.
+    pub fn config_with(&self, attestation_token: &str, attestation_service: &str) -> String {
+        let admin_pub = self.dir.path().join("admin.pub.pem");
+        let storage = self.storage_dir();
+        let admin = match self.mode {
             AdminMode::Authenticated => format!(
                 r#"[admin]
 authorization_mode = "AuthenticatedAuthorization"
@@ -108,7 +141,7 @@ acls = [
             ),
             AdminMode::DenyAll => "[admin]\nauthorization_mode = \"DenyAll\"\n".to_owned(),
         };
-        let tls = if https {
+        let tls = if self.https {
             let tls_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tls");
             format!(
                 "insecure_http = false\nprivate_key = {:?}\ncertificate = {:?}\n",
@@ -118,17 +151,13 @@ acls = [
         } else {
             "insecure_http = true\n".to_owned()
         };
-        let config = format!(
+        format!(
             r#"[http_server]
 sockets = ["127.0.0.1:0"]
 {tls}payload_request_size = 2
 
-[attestation_token]
-trusted_jwk_sets = [{jwks_path:?}]
-
-[attestation_service]
-type = "coco_as_builtin"
-
+{attestation_token}
+{attestation_service}
 {admin}
 [storage_backend]
 storage_type = "LocalFs"
@@ -140,16 +169,13 @@ dir_path = {storage:?}
 name = "resource"
 storage_backend_type = "kvstorage"
 "#
-        );
-        let config_path = dir.path().join("kbs.toml");
-        std::fs::write(&config_path, config).unwrap();
-        Self {
-            dir,
-            admin_key,
-            token_key,
-            config_path,
-            starts: std::cell::Cell::new(0),
-        }
+        )
+    }
+
+    /// Replaces the config file with [`KbsEnv::config_with`] these sections.
+    pub fn write_config(&self, attestation_token: &str, attestation_service: &str) {
+        let config = self.config_with(attestation_token, attestation_service);
+        std::fs::write(&self.config_path, config).unwrap();
     }
 
     /// The LocalFs storage directory.
@@ -162,16 +188,7 @@ storage_backend_type = "kvstorage"
         let n = self.starts.get() + 1;
         self.starts.set(n);
         let log = self.dir.path().join(format!("kbs-{n}.stderr.log"));
-        Kbs::spawn(
-            vec![
-                "-c".into(),
-                self.config_path.clone().into(),
-                "--socket".into(),
-                "127.0.0.1:0".into(),
-            ],
-            &log,
-            false,
-        )
+        Kbs::spawn(config_args(&self.config_path), &log, false)
     }
 
     /// A fresh copy of the trusted admin key (keys are not `Clone`).
@@ -238,6 +255,35 @@ pub fn test_ca_pem() -> String {
 /// The `kbs-client` binary of this build (see [`workspace_bins`]).
 pub fn kbs_client_bin() -> PathBuf {
     workspace_bins(&["kbs-client"], &["kbs-client"]).remove(0)
+}
+
+/// Runs the CLI `bin` with `args` (stdin closed, output captured). `envs` adjusts the
+/// environment it inherits: `(name, Some(value))` sets a variable, `(name, None)` removes it.
+pub fn run_cli(bin: &Path, args: &[&str], envs: &[(&str, Option<&str>)]) -> Output {
+    let mut command = Command::new(bin);
+    command.args(args).stdin(Stdio::null());
+    for (name, value) in envs {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    command.output().unwrap()
+}
+
+/// The stdout of a CLI run that must have succeeded; panics with its stderr otherwise.
+pub fn stdout_ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "cli failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// Process output as text (for messages and `contains` checks).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Binaries `bins` of the workspace `packages`, in the order of `bins`. They are not
@@ -307,6 +353,16 @@ pub fn wait_for_stdout(
     }
 }
 
+/// `kbs` arguments: `-c <config> --socket 127.0.0.1:0`.
+pub fn config_args(config: &Path) -> Vec<OsString> {
+    vec![
+        "-c".into(),
+        config.into(),
+        "--socket".into(),
+        "127.0.0.1:0".into(),
+    ]
+}
+
 /// A started process, killed (SIGKILL, as a crash) and reaped on drop.
 pub struct KillOnDrop(pub Child);
 
@@ -340,16 +396,31 @@ impl Kbs {
     /// Starts `kbs` with `args`, stderr to `stderr_log`; waits for the listening line and, if
     /// `expect_admin_key`, the `admin private key:` line.
     pub fn spawn(args: Vec<OsString>, stderr_log: &Path, expect_admin_key: bool) -> Self {
+        Self::try_spawn(args, &[], stderr_log, expect_admin_key)
+            .unwrap_or_else(|reason| panic!("{reason}"))
+    }
+
+    /// [`Kbs::spawn`] with `envs` added to its environment; when it exits or stays silent
+    /// instead of becoming ready, the stdout lines it printed and its stderr.
+    pub fn try_spawn(
+        args: Vec<OsString>,
+        envs: &[(&str, &Path)],
+        stderr_log: &Path,
+        expect_admin_key: bool,
+    ) -> Result<Self, String> {
         let stderr = std::fs::File::create(stderr_log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kbs"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kbs"));
+        command
             .args(&args)
             .env_remove("KBS_CONFIG_FILE")
             .env_remove("KBS_DATA_DIR")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::from(stderr));
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().unwrap();
         let mut url = None;
         let mut admin_key_path = None;
         let ready = wait_for_stdout(&mut child, |line| {
@@ -362,10 +433,10 @@ impl Kbs {
             url.is_some() && (!expect_admin_key || admin_key_path.is_some())
         });
         if let Err(seen) = ready {
-            panic!(
+            return Err(format!(
                 "kbs did not become ready; stdout: {seen:?}\nstderr:\n{}",
                 std::fs::read_to_string(stderr_log).unwrap_or_default()
-            );
+            ));
         }
         let url = url.unwrap();
         let addr = url
@@ -374,13 +445,13 @@ impl Kbs {
             .trim_end_matches('/')
             .parse()
             .unwrap();
-        Self {
+        Ok(Self {
             child: KillOnDrop(child),
             url,
             addr,
             admin_key_path,
             stderr_log: stderr_log.to_owned(),
-        }
+        })
     }
 
     /// The KBS's stderr so far (for assertion messages).
@@ -500,6 +571,18 @@ pub async fn raw(
     }
     write.abort();
     parse_response(&answer)
+}
+
+/// [`raw`] `POST target` of a JSON `body`: `Content-Type: application/json`, then `headers`.
+pub async fn raw_post_json(
+    addr: SocketAddr,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> RawResponse {
+    let mut all = vec![("Content-Type", "application/json")];
+    all.extend_from_slice(headers);
+    raw(addr, "POST", target, &all, body).await
 }
 
 fn header_end(bytes: &[u8]) -> Option<usize> {
@@ -623,12 +706,77 @@ pub fn secret_bytes(len: usize) -> Vec<u8> {
 
 /// Sets `path` to `bytes` and the allow-all resource policy.
 pub async fn seed(env: &KbsEnv, kbs: &Kbs, path: &str, bytes: &[u8]) {
-    let admin = env.admin_client(kbs);
-    admin.set_resource(path, bytes).await.unwrap();
+    store_secret(
+        &env.admin_client(kbs),
+        path,
+        bytes,
+        kbs_client::policies::ALLOW_ALL,
+    )
+    .await
+    .unwrap();
+}
+
+/// Through the admin API: sets `path` to `bytes` and `resource_policy` as the resource policy.
+pub async fn store_secret(
+    admin: &KbsClient,
+    path: &str,
+    bytes: &[u8],
+    resource_policy: &str,
+) -> Result<(), ClientError> {
+    admin.set_resource(path, bytes).await?;
+    admin.set_resource_policy(resource_policy).await
+}
+
+/// An attestation policy (for `default_cpu`) under which the sample TEE is affirming only
+/// while reference value `svn` lists its svn.
+pub fn svn_policy() -> String {
+    rego::trust_vector_policy(
+        r#"executables := 3 if {
+	input.sample
+	input.sample.svn in query_reference_value("svn")
+}
+
+hardware := 2 if {
+	input.sample
+	input.sample.svn in query_reference_value("svn")
+}
+
+configuration := 2 if input.sample
+"#,
+    )
+}
+
+/// Through the admin API: `path` = `bytes`, released to affirming TEEs only
+/// (`policies::AFFIRMING`), and [`svn_policy`] as `default_cpu`, so the secret is released
+/// only while reference value `svn` lists the sample TEE's svn.
+pub async fn store_svn_gated_secret(
+    admin: &KbsClient,
+    path: &str,
+    bytes: &[u8],
+) -> Result<(), ClientError> {
+    store_secret(admin, path, bytes, kbs_client::policies::AFFIRMING).await?;
     admin
-        .set_resource_policy(kbs_client::policies::ALLOW_ALL)
+        .set_attestation_policy("default_cpu", &svn_policy())
+        .await
+}
+
+/// Sets the sample reference value `svn` to `svns` through the admin API.
+pub async fn set_svn(admin: &KbsClient, svns: &[&str]) {
+    admin
+        .set_sample_reference_value("svn", json!(svns))
         .await
         .unwrap();
+}
+
+/// Reads `path` as `guest` and checks the resource policy refuses it (401 `PolicyDeny`).
+pub async fn assert_policy_denies(guest: &KbsClient, path: &str) {
+    let err = guest.get_resource(path).await.unwrap_err();
+    assert_eq!(err.status(), Some(401), "{err}");
+    assert_eq!(
+        err.problem().and_then(|p| p.variant()),
+        Some("PolicyDeny"),
+        "{err}"
+    );
 }
 
 /// Reads `path` as a fresh legitimate guest and checks it equals `expected`.

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{KillOnDrop, wait_for_stdout, workspace_bins};
 
@@ -163,4 +163,43 @@ impl Rvps {
         self.addr = service.addr;
         self.running = Some(service);
     }
+}
+
+/// The attestation-service crate's token-signer fixtures (test-only keys, valid until 2126).
+pub const AS_SIGNER_DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../attestation-service/testdata/signer"
+);
+
+/// The `attestation_token_broker` of a `grpc-as` config that signs tokens with the
+/// [`AS_SIGNER_DIR`] key and puts its chain (leaf + root) in `x5c`.
+pub fn as_token_broker() -> Value {
+    let signer = Path::new(AS_SIGNER_DIR);
+    json!({"signer": {
+        "key_path": signer.join("token-key-pkcs8.pem"),
+        "cert_path": signer.join("token-chain.pem"),
+    }})
+}
+
+/// Writes the last certificate of the signer chain, the root a KBS trusts for the AS's
+/// tokens, to `<dir>/as-root.pem`; its path.
+pub fn as_signer_root(dir: &Path) -> PathBuf {
+    let chain = std::fs::read_to_string(Path::new(AS_SIGNER_DIR).join("token-chain.pem")).unwrap();
+    let start = chain.rfind("-----BEGIN CERTIFICATE-----").unwrap();
+    let path = dir.join("as-root.pem");
+    std::fs::write(&path, &chain[start..]).unwrap();
+    path
+}
+
+/// The `[attestation_token]` and `[attestation_service]` sections (for
+/// [`super::KbsEnv::config_with`]) of a KBS that is a gRPC client (`coco_as_grpc`) of the AS
+/// at `as_url` and trusts the tokens signed under `trusted_root`; `options` are further lines
+/// of the `[attestation_service]` table (`as_ca_cert`, `pool_size`, `request_timeout_secs`).
+pub fn grpc_as_sections(as_url: &str, options: &str, trusted_root: &Path) -> (String, String) {
+    (
+        format!("[attestation_token]\ntrusted_certs_paths = [{trusted_root:?}]\n"),
+        format!(
+            "[attestation_service]\ntype = \"coco_as_grpc\"\nas_addr = \"{as_url}\"\n{options}"
+        ),
+    )
 }

@@ -10,8 +10,10 @@ use std::sync::Arc;
 use attestation_service::{AttestationService, RuntimeData, VerificationRequest};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kbs::app::{AppState, Kbs};
-use kbs::attestation::BuiltinBackend;
+use kbs::attestation::{AttestationBackend, BuiltinBackend};
 use kbs::config::{AttestationServiceConfig, KbsConfig};
 use kbs::token::TokenVerifier;
 use kbs_types::{HashAlgorithm, Tee};
@@ -38,17 +40,49 @@ pub fn clock_at(unix: i64) -> attestation_service::Clock {
     Arc::new(move || at)
 }
 
-/// The builtin AS the configuration describes, with its clock pinned at `unix`.
-pub async fn pinned_service(config: &KbsConfig, unix: i64) -> Arc<AttestationService> {
+/// A KBS on insecure HTTP whose admin API allows everything, with the builtin AS.
+pub const BUILTIN_AS_CONFIG: &str = r#"
+[http_server]
+insecure_http = true
+[admin]
+authorization_mode = "InsecureAllowAll"
+[attestation_service]
+type = "coco_as_builtin"
+"#;
+
+/// The `resource` plugin over the KBS's KV storage (for [`builtin_config`]).
+pub const RESOURCE_PLUGIN: &str = r#"[[plugins]]
+name = "resource"
+storage_backend_type = "kvstorage"
+"#;
+
+/// [`BUILTIN_AS_CONFIG`] followed by `tables` (TOML text: plugins, verifier tables).
+pub fn builtin_config(tables: &str) -> KbsConfig {
+    KbsConfig::from_toml(&format!("{BUILTIN_AS_CONFIG}{tables}")).unwrap()
+}
+
+/// The builtin AS the configuration describes, with its clock pinned at `pinned_at` when
+/// given (else the real clock).
+pub async fn builtin_service(
+    config: &KbsConfig,
+    pinned_at: Option<i64>,
+) -> Arc<AttestationService> {
     let AttestationServiceConfig::Builtin(builtin) = &config.attestation_service else {
         panic!("builtin AS expected");
     };
     let storage = StorageProvider::new(&config.storage_backend).unwrap();
-    let service = AttestationService::new(builtin.as_config(), &storage)
+    let mut service = AttestationService::new(builtin.as_config(), &storage)
         .await
-        .unwrap()
-        .with_clock(clock_at(unix));
+        .unwrap();
+    if let Some(unix) = pinned_at {
+        service = service.with_clock(clock_at(unix));
+    }
     Arc::new(service)
+}
+
+/// The builtin AS the configuration describes, with its clock pinned at `unix`.
+pub async fn pinned_service(config: &KbsConfig, unix: i64) -> Arc<AttestationService> {
+    builtin_service(config, Some(unix)).await
 }
 
 /// The KBS of `config` whose builtin AS verifies at `unix`.
@@ -151,9 +185,47 @@ pub async fn evaluate_claims(
     jose::jwt::verify(&token, &service.token_verifying_key(), now).unwrap()
 }
 
+/// Registers `values` (reference value name → list of values) with `service` as a `sample`
+/// provenance message, as the RVPS API receives it.
+pub async fn register_sample_reference_values(service: &AttestationService, values: &Value) {
+    let message = json!({
+        "version": "0.1.0",
+        "type": "sample",
+        "payload": STANDARD.encode(values.to_string()),
+    });
+    service
+        .register_reference_value(&message.to_string())
+        .await
+        .unwrap();
+}
+
+/// The error of `requests` evaluated with the `default` policy (they must be refused).
+pub async fn evaluate_err(
+    service: &AttestationService,
+    requests: Vec<VerificationRequest>,
+) -> attestation_service::Error {
+    service
+        .evaluate(requests, &["default".to_owned()])
+        .await
+        .unwrap_err()
+}
+
 /// The KBS of `config` whose builtin backend is `service` and whose token verifier trusts
 /// `service`'s tokens, as a KBS trusts its own builtin AS's.
 pub async fn kbs_over(config: &KbsConfig, service: Arc<AttestationService>) -> AppState {
+    kbs_over_backend(config, service, |service| {
+        Arc::new(BuiltinBackend::new(service))
+    })
+    .await
+}
+
+/// The KBS of `config` whose attestation backend is `backend` over `service` and whose token
+/// verifier trusts `service`'s tokens, as a KBS trusts its own builtin AS's.
+pub async fn kbs_over_backend(
+    config: &KbsConfig,
+    service: Arc<AttestationService>,
+    backend: impl FnOnce(Arc<AttestationService>) -> Arc<dyn AttestationBackend>,
+) -> AppState {
     let kbs = Kbs::from_config(config).await.unwrap();
     let tokens = TokenVerifier::new(
         &config.attestation_token,
@@ -162,8 +234,64 @@ pub async fn kbs_over(config: &KbsConfig, service: Arc<AttestationService>) -> A
     .await
     .unwrap();
     Arc::new(Kbs {
-        attestation: Arc::new(BuiltinBackend::new(service)),
+        attestation: backend(service),
         tokens,
         ..kbs
     })
+}
+
+/// Stores `bytes` at resource `path` through the admin API (`InsecureAllowAll`).
+pub async fn admin_set_resource(state: &AppState, path: &str, bytes: &[u8]) {
+    let request = post(
+        &format!("/kbs/v0/resource/{path}"),
+        None,
+        bytes.to_vec(),
+        "application/octet-stream",
+    );
+    let (status, body, _) = send(state, request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Sets `policy` as the resource policy through the admin API (`InsecureAllowAll`).
+pub async fn admin_set_resource_policy(state: &AppState, policy: &str) {
+    let policy = json!({"policy": URL_SAFE_NO_PAD.encode(policy)});
+    let (status, body, _) = send(state, post_json("/kbs/v0/resource-policy", None, &policy)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Sets `policy` as attestation policy `id` through the admin API (`InsecureAllowAll`).
+pub async fn admin_set_attestation_policy(state: &AppState, id: &str, policy: &str) {
+    let upload = json!({"policy_id": id, "policy": URL_SAFE_NO_PAD.encode(policy)});
+    let (status, body, _) = send(
+        state,
+        post_json("/kbs/v0/attestation-policy", None, &upload),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The claims of `token`, read without verifying it (a token just issued by the in-process
+/// AS; its signature is not what the caller tests).
+pub fn token_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// Asserts that `$err` (an `attestation_service::Error`) is the verifier error of `$tee`
+/// matching `$source` (a `verifier::Error` pattern).
+#[macro_export]
+macro_rules! assert_verifier_error {
+    ($err:expr, $tee:pat, $source:pat $(,)?) => {
+        let err = &$err;
+        assert!(
+            matches!(
+                err,
+                attestation_service::Error::Verifier {
+                    tee: $tee,
+                    source: $source,
+                }
+            ),
+            "{err:?}"
+        );
+    };
 }
