@@ -2,42 +2,29 @@
 //! QVL's TCB level check). Pure: no signatures, no clock; [`super::verify_with_collateral`]
 //! calls it once everything it relies on is verified.
 //!
-//! Order, as QVL: the platform (TDX) TCB level, converged with the TDX module identity level;
-//! for a TD 1.5 body the relaunch check below; then convergence with the QE level.
-//!
-//! TD relaunch (QVL `checkForRelaunch`, `Src/AttestationLibrary/src/Verifiers/Checks/
-//! TDRelaunchCheck.cpp` and its call in `TcbLevelCheck.cpp` of
-//! <https://github.com/intel/SGX-TDX-DCAP-QuoteVerificationLibrary>). In a TD 1.5 report
-//! `tee_tcb_svn` is the TCB the TD was launched under and `tee_tcb_svn2` the TDX module's
-//! current one (after a TD-preserving update). Only for a TD 1.5 body (quote v5, body type 3),
-//! the status becomes `TDRelaunchAdvised` when all of:
-//! - the QE level is not out of date (nor revoked);
-//! - the SGX level (the first level matching the PCK certificate's 16 SGX components and
-//!   PCESVN, TDX components ignored) is `UpToDate`, `SWHardeningNeeded`, `ConfigurationNeeded`
-//!   or `ConfigurationAndSWHardeningNeeded`;
-//! - the TDX level's status converged with the module's is `OutOfDate` or
-//!   `OutOfDateConfigurationNeeded`, and the module level itself (identity `TDX_<major>` by
-//!   `tee_tcb_svn[0..2]`) is `OutOfDate` (so never for a module of major version 0);
-//! - `tee_tcb_svn2` reaches the newest TCB: with `tee_tcb_svn2[1]` (module major) = 0, its
-//!   bytes 0 and 2 are at or above `tdxtcbcomponents` 0 and 2 of the newest platform level;
-//!   otherwise byte 0 is at or above the ISVSVN of the newest level of identity
-//!   `TDX_<tee_tcb_svn2[1]>` (which must exist: else the quote fails as a module mismatch) and
-//!   byte 2 at or above `tdxtcbcomponents[2]` of the newest platform level.
-//!
-//! It is `TDRelaunchAdvisedConfigurationNeeded` instead when the SGX level's status or the
-//! converged TDX status needs configuration. The newest level is QVL's first: the highest by
-//! SGX components, then PCESVN, then TDX components (Intel lists it first).
+//! Order, as QVL (DCAP 1.27, `checkTcbLevel` in `TcbLevelCheck.cpp` and `tdxEvaluateTCB` in
+//! `EvaluateTcb.cpp` of <https://github.com/intel/confidential-computing.tee.dcap.qvl>): the
+//! launch TCB (platform level, TDX module identity level, QE level, converged); for a TD 1.5
+//! body the current TCB; then the TD relaunch check on the two statuses.
 //!
 //! The current TCB (QVL supplemental data 3.5, DCAP 1.27: `tcb_status_current`,
-//! `tcb_date_current`, `sa_list_current`; QVL's `checkTcbLevel` in `TcbLevelCheck.cpp` of
-//! <https://github.com/intel/confidential-computing.tee.dcap.qvl>). For a TD 1.5 body it is the
-//! same evaluation as the launch TCB's (platform level, TDX module identity level, QE level;
-//! converged status, earliest date, their advisories) with `tee_tcb_svn2` in place of
-//! `tee_tcb_svn`, without the relaunch check; a `tee_tcb_svn2` that matches no TCB level or
-//! module identity fails the quote, as in QVL. For SGX and TD 1.0 bodies it is the launch
-//! evaluation's result.
-
-use std::cmp::Ordering;
+//! `tcb_date_current`, `sa_list_current`). In a TD 1.5 report `tee_tcb_svn` is the TCB the TD
+//! was launched under and `tee_tcb_svn2` the TDX module's current one (after a TD-preserving
+//! update). For a TD 1.5 body (quote v5, body type 3) the current TCB is the same evaluation
+//! as the launch TCB's (platform level, TDX module identity level, QE level; converged status,
+//! earliest date, their advisories) with `tee_tcb_svn2` in place of `tee_tcb_svn`; a
+//! `tee_tcb_svn2` that matches no TCB level or module identity fails the quote, as in QVL.
+//! For SGX and TD 1.0 bodies it is the launch evaluation's result.
+//!
+//! TD relaunch (QVL's `checkForRelaunch(launchTcbStatus, currentTcbStatus)` in
+//! `TDRelaunchCheck.cpp` of the same repository): only for a TD 1.5 body, from the two
+//! converged statuses alone. When the launch status is `OutOfDate` or
+//! `OutOfDateConfigurationNeeded` and the current status is `UpToDate`, `SWHardeningNeeded`,
+//! `ConfigurationNeeded` or `ConfigurationAndSWHardeningNeeded`, the status becomes
+//! `TDRelaunchAdvisedConfigurationNeeded` if either status needs configuration, else
+//! `TDRelaunchAdvised`; otherwise it stays the launch status. The QE takes part only through
+//! both converged statuses (an out-of-date QE keeps the current status out of date). Matched
+//! levels, advisory ids and date stay those of the launch TCB.
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -52,7 +39,8 @@ use super::tcb::{
 /// What the TCB evaluation found for one quote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TcbEvaluation<'a> {
-    /// The converged status (platform, TDX module, TD relaunch, QE).
+    /// The launch TCB's converged status (platform, TDX module, QE), for a TD 1.5 body after
+    /// the relaunch check.
     pub(crate) status: TcbStatus,
     /// The matched platform (for TDX: TDX) level.
     pub(crate) platform: &'a TcbLevel,
@@ -110,46 +98,53 @@ pub(crate) fn evaluate<'a>(
         platform,
         module,
         qe,
-    };
-    let mut status = launch.tdx_status();
-    let mut current = None;
-    if let QuoteBody::Td15(report) = body {
-        // The current TCB first: QVL evaluates it before the relaunch check and fails the
-        // quote when it cannot be evaluated.
-        current = Some(current_levels(tcb_info, cpu_components, pce_svn, report, qe)?.tcb());
-        let sgx = tcb_info
-            .match_platform_level(cpu_components, pce_svn, None)
-            .map_or(platform.status, |level| level.status);
-        let launched = RelaunchInputs {
-            sgx,
-            tdx: status,
-            module: module.map(|level| level.status),
-            qe: qe.status,
-        };
-        if let Some(relaunch) = relaunch_status(tcb_info, &report.tee_tcb_svn2, launched)? {
-            status = relaunch;
-        }
     }
-    status = converge(status, qe.status);
+    .tcb();
+    let (status, current) = match body {
+        QuoteBody::Td15(report) => {
+            // QVL fails the quote when the current TCB cannot be evaluated.
+            let current = current_levels(tcb_info, cpu_components, pce_svn, report, qe)?.tcb();
+            (relaunch(launch.status, current.status), current)
+        }
+        // SGX and TD 1.0: the current TCB is the launch TCB (QVL copies its values).
+        QuoteBody::Sgx(_) | QuoteBody::Td10(_) => (launch.status, launch.clone()),
+    };
     reject(status, "platform")?;
 
-    let advisory_ids = launch.advisory_ids();
-    let tcb_date = launch.tcb_date();
-    // SGX and TD 1.0: the current TCB is the launch TCB (QVL copies its values).
-    let current = current.unwrap_or_else(|| CurrentTcb {
-        status,
-        advisory_ids: advisory_ids.clone(),
-        tcb_date: tcb_date.clone(),
-    });
     Ok(TcbEvaluation {
         status,
         platform,
         module,
         qe,
-        advisory_ids,
-        tcb_date,
+        advisory_ids: launch.advisory_ids,
+        tcb_date: launch.tcb_date,
         current,
     })
+}
+
+/// QVL's TD relaunch check of a TD 1.5 body (see the module docs): the relaunch status, or
+/// the `launch` status unchanged.
+pub(crate) fn relaunch(launch: TcbStatus, current: TcbStatus) -> TcbStatus {
+    use TcbStatus::*;
+    let launched_out_of_date = matches!(launch, OutOfDate | OutOfDateConfigurationNeeded);
+    let current_up_to_date = matches!(
+        current,
+        UpToDate | SwHardeningNeeded | ConfigurationNeeded | ConfigurationAndSwHardeningNeeded
+    );
+    if !(launched_out_of_date && current_up_to_date) {
+        return launch;
+    }
+    let configuration = |status| {
+        matches!(
+            status,
+            ConfigurationNeeded | OutOfDateConfigurationNeeded | ConfigurationAndSwHardeningNeeded
+        )
+    };
+    if configuration(launch) || configuration(current) {
+        TdRelaunchAdvisedConfigurationNeeded
+    } else {
+        TdRelaunchAdvised
+    }
 }
 
 /// The levels one TEE TCB (the launch or the current one) matched.
@@ -160,13 +155,6 @@ struct Levels<'a> {
 }
 
 impl Levels<'_> {
-    /// The platform (TDX) status converged with the TDX module's (not yet with the QE's).
-    fn tdx_status(&self) -> TcbStatus {
-        self.module.map_or(self.platform.status, |level| {
-            converge(self.platform.status, level.status)
-        })
-    }
-
     /// Platform first, then module and QE, no repeats.
     fn advisory_ids(&self) -> Vec<String> {
         let mut ids = self.platform.advisory_ids.clone();
@@ -196,10 +184,14 @@ impl Levels<'_> {
             .map(str::to_owned)
     }
 
-    /// The evaluation as a current TCB: all statuses converged, no relaunch check.
+    /// The levels' result, as QVL's `tdxEvaluateTCB`: the platform status converged with the
+    /// module's and the QE's (no relaunch check), their advisories and earliest date.
     fn tcb(&self) -> CurrentTcb {
+        let tdx = self.module.map_or(self.platform.status, |level| {
+            converge(self.platform.status, level.status)
+        });
         CurrentTcb {
-            status: converge(self.tdx_status(), self.qe.status),
+            status: converge(tdx, self.qe.status),
             advisory_ids: self.advisory_ids(),
             tcb_date: self.tcb_date(),
         }
@@ -245,108 +237,6 @@ fn current_levels<'a>(
         module,
         qe,
     })
-}
-
-/// The statuses the relaunch check looks at (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RelaunchInputs {
-    /// The SGX level's status (SGX components and PCESVN only).
-    pub(crate) sgx: TcbStatus,
-    /// The TDX level's status converged with the TDX module's.
-    pub(crate) tdx: TcbStatus,
-    /// The TDX module identity level's status (`None` for module major version 0).
-    pub(crate) module: Option<TcbStatus>,
-    /// The QE level's status.
-    pub(crate) qe: TcbStatus,
-}
-
-/// QVL's TD relaunch check for a TD 1.5 report with `tee_tcb_svn2`: the relaunch status, or
-/// `None` when relaunching is not advised (the status stays as it was).
-pub(crate) fn relaunch_status(
-    tcb_info: &TcbInfo,
-    tee_tcb_svn2: &[u8; 16],
-    launched: RelaunchInputs,
-) -> Result<Option<TcbStatus>, DcapError> {
-    use TcbStatus::*;
-    let qe_current = !matches!(
-        launched.qe,
-        OutOfDate | OutOfDateConfigurationNeeded | Revoked
-    );
-    let sgx_current = matches!(
-        launched.sgx,
-        UpToDate | SwHardeningNeeded | ConfigurationNeeded | ConfigurationAndSwHardeningNeeded
-    );
-    let tdx_out_of_date = matches!(launched.tdx, OutOfDate | OutOfDateConfigurationNeeded);
-    // QVL accepts only UpToDate, OutOfDate and Revoked in a module identity level.
-    let module_out_of_date = matches!(
-        launched.module,
-        Some(OutOfDate | OutOfDateConfigurationNeeded)
-    );
-    if !(qe_current && sgx_current && tdx_out_of_date && module_out_of_date) {
-        return Ok(None);
-    }
-    let Some(newest) = tcb_info.newest_level() else {
-        return Err(DcapError::TcbLevelNotFound);
-    };
-    let Some(newest_tdx) = newest.tdx_components else {
-        return Ok(None);
-    };
-    let [minor, major, third, ..] = *tee_tcb_svn2;
-    let module_current = if major == 0 {
-        minor >= newest_tdx[0]
-    } else {
-        let id = format!("TDX_{major:02X}");
-        let Some(identity) = module_identity(tcb_info, &id) else {
-            return Err(DcapError::TdxModuleMismatch {
-                id,
-                reason: "tee_tcb_svn2 names no module identity of the tcb info",
-            });
-        };
-        let Some(newest_module) = identity.levels.first() else {
-            return Err(DcapError::TdxModuleMismatch {
-                id,
-                reason: "the module identity of tee_tcb_svn2 has no tcb levels",
-            });
-        };
-        u16::from(minor) >= newest_module.isv_svn
-    };
-    if !(module_current && third >= newest_tdx[2]) {
-        return Ok(None);
-    }
-    let configuration = |status| {
-        matches!(
-            status,
-            ConfigurationNeeded
-                | OutOfDateConfigurationNeeded
-                | ConfigurationAndSwHardeningNeeded
-                | TdRelaunchAdvisedConfigurationNeeded
-        )
-    };
-    Ok(Some(
-        if configuration(launched.sgx) || configuration(launched.tdx) {
-            TdRelaunchAdvisedConfigurationNeeded
-        } else {
-            TdRelaunchAdvised
-        },
-    ))
-}
-
-impl TcbInfo {
-    /// The newest platform level as QVL orders levels: the highest by SGX components
-    /// (lexicographically), then PCESVN, then (TDX) TDX components; the first of equals.
-    pub(crate) fn newest_level(&self) -> Option<&TcbLevel> {
-        self.levels.iter().fold(None, |newest, level| match newest {
-            Some(newest) if qvl_order(level, newest) != Ordering::Greater => Some(newest),
-            _ => Some(level),
-        })
-    }
-}
-
-fn qvl_order(a: &TcbLevel, b: &TcbLevel) -> Ordering {
-    a.sgx_components
-        .cmp(&b.sgx_components)
-        .then(a.pce_svn.cmp(&b.pce_svn))
-        .then(a.tdx_components.cmp(&b.tdx_components))
 }
 
 /// The TDX module: for major version 0 the `tdxModule` signer/attributes; otherwise the

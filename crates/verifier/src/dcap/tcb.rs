@@ -11,8 +11,8 @@
 //!   first whose ISVSVN is at or below the QE's.
 //! - Statuses converge as in QVL: an out-of-date QE or TDX module turns an up-to-date platform
 //!   `OutOfDate` (a configuration-needed one `OutOfDateConfigurationNeeded`); advisory ids are
-//!   merged. A TD 1.5 quote whose launch TCB is out of date only through its TDX module, while
-//!   `tee_tcb_svn2` reaches the newest TCB, is `TDRelaunchAdvised` (`status.rs`).
+//!   merged. A TD 1.5 quote whose launch TCB is out of date while its current TCB
+//!   (`tee_tcb_svn2`) is not is `TDRelaunchAdvised` (`status.rs`).
 
 use std::fmt;
 use std::str::FromStr;

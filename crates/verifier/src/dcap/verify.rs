@@ -24,8 +24,8 @@ use crate::collateral::intel::{CollateralRequest, DcapCollateral, DcapTee, PckCa
 pub struct VerifiedQuote {
     /// The quote that verified.
     pub quote: Quote,
-    /// The converged TCB status (platform, TDX module, TD relaunch for TD 1.5 bodies, QE),
-    /// Intel's strings via `Display`.
+    /// The converged TCB status (platform, TDX module, QE; then TD relaunch for TD 1.5
+    /// bodies), Intel's strings via `Display`.
     pub tcb_status: TcbStatus,
     /// Advisory ids of the matched levels (platform first, then module and QE, no repeats).
     pub advisory_ids: Vec<String>,
@@ -283,7 +283,7 @@ pub fn verify_with_collateral(
         });
     }
 
-    // Platform TCB level (+ TDX module, TD relaunch), then the QE.
+    // Platform TCB level, TDX module and QE; the current TCB and TD relaunch for TD 1.5.
     let evaluation = evaluate(
         tcb_info,
         qe_identity,

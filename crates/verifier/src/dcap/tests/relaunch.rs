@@ -1,10 +1,11 @@
-//! QVL's TD relaunch check and the current TCB (`tee_tcb_svn2`) of TD 1.5 bodies, on the pure
-//! status evaluation with TCB levels and SVNs built here (Intel signs real TCB Info, and no
-//! sample is a TD 1.5 quote that verifies; see `status.rs` for the rules and their sources).
+//! QVL's (DCAP 1.27) current TCB (`tee_tcb_svn2`) of TD 1.5 bodies and the TD relaunch check on
+//! the launch and current statuses, on the pure status evaluation with TCB levels and SVNs
+//! built here (Intel signs real TCB Info, and no sample is a TD 1.5 quote that verifies; see
+//! `status.rs` for the rules and their sources).
 
 use crate::collateral::intel::DcapTee;
 use crate::dcap::quote::{EnclaveReport, QuoteBody, TdReport10, TdReport15};
-use crate::dcap::status::{CurrentTcb, RelaunchInputs, TcbEvaluation, evaluate, relaunch_status};
+use crate::dcap::status::{CurrentTcb, TcbEvaluation, evaluate, relaunch};
 use crate::dcap::tcb::{
     QeIdentity, SvnLevel, TcbInfo, TcbLevel, TcbStatus, TdxModule, TdxModuleIdentity,
 };
@@ -188,7 +189,8 @@ fn td_launched_under_an_out_of_date_module_now_updated_is_relaunch_advised() {
         vec!["INTEL-SA-MODULE-OLD".to_owned(), "INTEL-SA-QE".to_owned()]
     );
     assert_eq!(evaluation.tcb_date.as_deref(), Some("2024-06-01T00:00:00Z"));
-    // Both the launch TCB (bytes 0..3) and the current one must reach the newest level.
+    // Whatever made the launch TCB out of date (here also TDX component 2 at level L1), an
+    // up-to-date current TCB advises relaunch.
     assert_eq!(status_of(&td15([2, 1, 2], [6, 1, 4])), TdRelaunchAdvised);
     assert_eq!(status_of(&td15([2, 1, 4], [9, 1, 9])), TdRelaunchAdvised);
 }
@@ -214,6 +216,14 @@ fn configuration_needed_of_the_sgx_or_tdx_level_carries_into_relaunch() {
     let body = td15([2, 1, 2], [6, 1, 4]);
     let evaluation = run(&tcb_info, &qe_identity, PCK_CPU, &body, 8).unwrap();
     assert_eq!(evaluation.platform.status, OutOfDateConfigurationNeeded);
+    assert_eq!(evaluation.status, TdRelaunchAdvisedConfigurationNeeded);
+    // Only the current TCB (level L0) needs configuration: launched on L1 (OutOfDate).
+    let mut tcb_info = self::tcb_info();
+    tcb_info.levels[0].status = ConfigurationAndSwHardeningNeeded;
+    let body = td15([2, 1, 2], [6, 1, 4]);
+    let evaluation = run(&tcb_info, &qe_identity, PCK_CPU, &body, 8).unwrap();
+    assert_eq!(evaluation.platform.status, OutOfDate);
+    assert_eq!(evaluation.current.status, ConfigurationAndSwHardeningNeeded);
     assert_eq!(evaluation.status, TdRelaunchAdvisedConfigurationNeeded);
     // SWHardeningNeeded is no configuration.
     let mut tcb_info = self::tcb_info();
@@ -241,36 +251,46 @@ fn td10_bodies_are_never_relaunch_advised() {
 }
 
 #[test]
-fn only_an_out_of_date_tdx_module_can_advise_relaunch() {
-    // Module up to date, TDX level L1 out of date through component 2: a relaunch would not
-    // help (QVL requires the module level OutOfDate).
-    assert_eq!(status_of(&td15([6, 1, 2], [6, 1, 4])), OutOfDate);
-    // A major version 0 module at launch has no module level: never advised.
-    assert_eq!(status_of(&td15([6, 0, 4], [7, 0, 4])), OutOfDate);
+fn an_up_to_date_module_on_a_platform_updated_in_place_is_relaunch_advised() {
+    // Module TDX_01 minor 6 (UpToDate) throughout; TDX component 2 went from 2 (level L1,
+    // OutOfDate) to 4 (L0) in a TD-preserving update. QVL 1.27 judges the two statuses alone.
+    let (tcb_info, qe_identity) = (tcb_info(), qe_identity());
+    let body = td15([6, 1, 2], [6, 1, 4]);
+    let evaluation = run(&tcb_info, &qe_identity, PCK_CPU, &body, 8).unwrap();
+    assert_eq!(evaluation.status, TdRelaunchAdvised);
+    assert_eq!(evaluation.current.status, UpToDate);
+    // The matched levels, advisories and date stay the launch TCB's (L1, 2024-01-01).
+    assert_eq!(evaluation.platform.status, OutOfDate);
+    assert_eq!(evaluation.module.map(|level| level.status), Some(UpToDate));
+    assert_eq!(evaluation.tcb_date.as_deref(), Some("2024-01-01T00:00:00Z"));
+    // A module of major version 0 at launch (no module level) is judged the same way:
+    // launched on L1 (byte 0 at 6 is below L0's 7), now on L0.
+    assert_eq!(status_of(&td15([6, 0, 4], [7, 0, 4])), TdRelaunchAdvised);
 }
 
 #[test]
-fn out_of_date_qe_or_sgx_level_blocks_relaunch() {
+fn out_of_date_current_tcb_blocks_relaunch() {
     let (tcb_info, qe_identity) = (tcb_info(), qe_identity());
     let body = td15([2, 1, 4], [6, 1, 4]);
-    // QE SVN 0: its level is OutOfDate.
+    // QE SVN 0: its level is OutOfDate, in the current TCB too.
     let evaluation = run(&tcb_info, &qe_identity, PCK_CPU, &body, 0).unwrap();
+    assert_eq!(evaluation.current.status, OutOfDate);
     assert_eq!(evaluation.status, OutOfDate);
-    // SGX components only reach L2 (OutOfDate).
+    // SGX components only reach L2 (OutOfDate), for both TCBs.
     let evaluation = run(&tcb_info, &qe_identity, [2; 16], &body, 8).unwrap();
     assert_eq!(evaluation.status, OutOfDate);
-    // The SGX level is judged without the TDX components: L0 here while the TDX level is L1.
+    // The current platform level L0 itself out of date.
     let mut tcb_info = self::tcb_info();
     tcb_info.levels[0].status = OutOfDate;
     let body = td15([2, 1, 2], [6, 1, 4]);
     let evaluation = run(&tcb_info, &qe_identity, PCK_CPU, &body, 8).unwrap();
-    assert_eq!(evaluation.platform.status, OutOfDate);
+    assert_eq!(evaluation.current.status, OutOfDate);
     assert_eq!(evaluation.status, OutOfDate);
 }
 
 #[test]
-fn tee_tcb_svn2_of_module_major_zero_compares_the_newest_platform_level() {
-    // Bytes 0 and 2 against tdxtcbcomponents 0 and 2 of L0 (7 and 4).
+fn tee_tcb_svn2_of_module_major_zero_is_judged_by_the_platform_levels() {
+    // Bytes 0 and 2 against tdxtcbcomponents 0 and 2 of the levels: L0 (7 and 4) is UpToDate.
     assert_eq!(status_of(&td15([2, 1, 4], [7, 0, 4])), TdRelaunchAdvised);
     assert_eq!(status_of(&td15([2, 1, 4], [6, 0, 4])), OutOfDate);
     assert_eq!(status_of(&td15([2, 1, 4], [7, 0, 3])), OutOfDate);
@@ -312,88 +332,68 @@ fn tee_tcb_svn2_naming_a_missing_module_identity_fails() {
     );
 }
 
+const ALL_STATUSES: [TcbStatus; 9] = [
+    UpToDate,
+    SwHardeningNeeded,
+    ConfigurationNeeded,
+    ConfigurationAndSwHardeningNeeded,
+    OutOfDate,
+    OutOfDateConfigurationNeeded,
+    Revoked,
+    TdRelaunchAdvised,
+    TdRelaunchAdvisedConfigurationNeeded,
+];
+
 #[test]
-fn the_newest_level_is_qvls_highest_whatever_the_listed_order() {
-    let mut tcb_info = tcb_info();
-    tcb_info.levels.reverse();
-    let newest = tcb_info.newest_level().unwrap();
-    assert_eq!(newest.tdx_components, Some(tdx_components(7, 4)));
-    // Listed L2, L1, L0: component 2 of L1 (2) is not the newest (4).
-    let launched = RelaunchInputs {
-        sgx: UpToDate,
-        tdx: OutOfDate,
-        module: Some(OutOfDate),
-        qe: UpToDate,
-    };
-    assert_eq!(
-        relaunch_status(&tcb_info, &tdx_svn2(6, 1, 3), launched),
-        Ok(None)
-    );
-    assert_eq!(
-        relaunch_status(&tcb_info, &tdx_svn2(6, 1, 4), launched),
-        Ok(Some(TdRelaunchAdvised))
-    );
-    assert_eq!(
-        TcbInfo {
-            levels: Vec::new(),
-            ..tcb_info
+fn relaunch_follows_qvls_launch_and_current_status_pairs() {
+    // QVL 1.27's `checkForRelaunch(launchTcbStatus, currentTcbStatus)`: these pairs advise
+    // relaunch, every other pair keeps the launch status.
+    let advised = [
+        (OutOfDate, UpToDate, TdRelaunchAdvised),
+        (OutOfDate, SwHardeningNeeded, TdRelaunchAdvised),
+        (
+            OutOfDate,
+            ConfigurationNeeded,
+            TdRelaunchAdvisedConfigurationNeeded,
+        ),
+        (
+            OutOfDate,
+            ConfigurationAndSwHardeningNeeded,
+            TdRelaunchAdvisedConfigurationNeeded,
+        ),
+        (
+            OutOfDateConfigurationNeeded,
+            UpToDate,
+            TdRelaunchAdvisedConfigurationNeeded,
+        ),
+        (
+            OutOfDateConfigurationNeeded,
+            SwHardeningNeeded,
+            TdRelaunchAdvisedConfigurationNeeded,
+        ),
+        (
+            OutOfDateConfigurationNeeded,
+            ConfigurationNeeded,
+            TdRelaunchAdvisedConfigurationNeeded,
+        ),
+        (
+            OutOfDateConfigurationNeeded,
+            ConfigurationAndSwHardeningNeeded,
+            TdRelaunchAdvisedConfigurationNeeded,
+        ),
+    ];
+    for launch in ALL_STATUSES {
+        for current in ALL_STATUSES {
+            let expected = advised
+                .iter()
+                .find(|(l, c, _)| (*l, *c) == (launch, current))
+                .map_or(launch, |(_, _, status)| *status);
+            assert_eq!(
+                relaunch(launch, current),
+                expected,
+                "launch {launch}, current {current}"
+            );
         }
-        .newest_level(),
-        None
-    );
-}
-
-fn tdx_svn2(minor: u8, major: u8, third: u8) -> [u8; 16] {
-    let mut out = [0; 16];
-    out[..3].copy_from_slice(&[minor, major, third]);
-    out
-}
-
-#[test]
-fn relaunch_inputs_follow_qvl() {
-    let tcb_info = tcb_info();
-    let svn2 = tdx_svn2(6, 1, 4);
-    let advised = |sgx, tdx, module, qe| {
-        relaunch_status(
-            &tcb_info,
-            &svn2,
-            RelaunchInputs {
-                sgx,
-                tdx,
-                module,
-                qe,
-            },
-        )
-        .unwrap()
-    };
-    let out = Some(OutOfDate);
-    assert_eq!(
-        advised(UpToDate, OutOfDate, out, UpToDate),
-        Some(TdRelaunchAdvised)
-    );
-    assert_eq!(
-        advised(ConfigurationAndSwHardeningNeeded, OutOfDate, out, UpToDate),
-        Some(TdRelaunchAdvisedConfigurationNeeded)
-    );
-    assert_eq!(
-        advised(UpToDate, OutOfDateConfigurationNeeded, out, UpToDate),
-        Some(TdRelaunchAdvisedConfigurationNeeded)
-    );
-    for qe in [OutOfDate, OutOfDateConfigurationNeeded, Revoked] {
-        assert_eq!(advised(UpToDate, OutOfDate, out, qe), None, "qe {qe}");
-    }
-    for sgx in [OutOfDate, OutOfDateConfigurationNeeded, Revoked] {
-        assert_eq!(advised(sgx, OutOfDate, out, UpToDate), None, "sgx {sgx}");
-    }
-    for tdx in [UpToDate, SwHardeningNeeded, ConfigurationNeeded, Revoked] {
-        assert_eq!(advised(UpToDate, tdx, out, UpToDate), None, "tdx {tdx}");
-    }
-    for module in [None, Some(UpToDate), Some(Revoked)] {
-        assert_eq!(
-            advised(UpToDate, OutOfDate, module, UpToDate),
-            None,
-            "module {module:?}"
-        );
     }
 }
 
@@ -447,8 +447,10 @@ fn td15_current_tcb_matches_the_platform_level_by_tee_tcb_svn2() {
     let current = current_of([6, 1, 2], [6, 1, 4]);
     assert_eq!(current.status, UpToDate);
     assert_eq!(current.tcb_date.as_deref(), Some("2024-06-01T00:00:00Z"));
-    // The reverse: the current TCB is judged on its own, never as a relaunch.
+    // The reverse: the current TCB is judged on its own, never as a relaunch, and an
+    // up-to-date launch TCB stays so.
     assert_eq!(current_of([6, 1, 4], [6, 1, 2]).status, OutOfDate);
+    assert_eq!(status_of(&td15([6, 1, 4], [6, 1, 2])), UpToDate);
     assert_eq!(current_of([2, 1, 4], [2, 1, 4]).status, OutOfDate);
     // A module of major version 0 now: no module level, bytes 0 and 2 against the levels.
     let current = current_of([2, 1, 4], [7, 0, 4]);
