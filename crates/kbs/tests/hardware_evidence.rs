@@ -16,7 +16,6 @@
 mod in_process;
 
 use attestation_service::AttestationService;
-use axum::http::StatusCode;
 use kbs::app::AppState;
 use kbs_types::Tee;
 use serde_json::{Value, json};
@@ -48,36 +47,31 @@ async fn kbs_at(unix: i64) -> AppState {
     pinned_kbs(&builtin_config(""), unix).await
 }
 
-/// `/auth` for `snp`, then `/attest` with the sample report as primary evidence; returns the
-/// `/attest` status and problem document.
-async fn attest_snp_sample(state: &AppState) -> (StatusCode, Value) {
-    attest(state, "snp", snp_evidence()).await
+/// `/auth` for `snp`, then `/attest` with the sample report as primary evidence, which must
+/// be refused (401); returns the problem document.
+async fn attest_snp_sample(state: &AppState) -> Value {
+    attest_refused(state, "snp", snp_evidence()).await
 }
 
 #[tokio::test]
 async fn snp_sample_through_attest_passes_chain_tcb_and_signature_and_fails_at_report_data() {
     let state = kbs_at(VERIFICATION_TIME).await;
-    let (status, problem) = attest_snp_sample(&state).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    let problem = attest_snp_sample(&state).await;
     assert_eq!(problem["type"], ATTESTATION_ERROR);
     // docs/api.md: detail is the error followed by its causes. The report-data check runs
     // after the VCEK chain and validity, hardware id, TCB, signature and VMPL checks
     // (`snp::verify`), so failing there means all of those passed.
-    let detail = problem["detail"].as_str().unwrap();
-    assert!(
-        detail.ends_with(
-            "snp evidence verification failed: evidence `report_data` does not match the \
-             expected value"
-        ),
-        "{detail}"
+    assert_detail_ends_with(
+        &problem,
+        "snp evidence verification failed: evidence `report_data` does not match the \
+         expected value",
     );
 }
 
 #[tokio::test]
 async fn snp_sample_through_attest_after_the_vcek_expired_fails_at_its_validity() {
     let state = kbs_at(AFTER_VCEK_EXPIRY).await;
-    let (status, problem) = attest_snp_sample(&state).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    let problem = attest_snp_sample(&state).await;
     assert_eq!(problem["type"], ATTESTATION_ERROR);
     let detail = problem["detail"].as_str().unwrap();
     assert!(
@@ -142,18 +136,14 @@ async fn snp_sample_bound_to_its_report_data_is_appraised_by_default_cpu() {
 #[tokio::test]
 async fn az_snp_vtpm_sample_through_attest_fails_only_at_the_quote_nonce() {
     let state = kbs_at(VERIFICATION_TIME).await;
-    let (status, problem) = attest(&state, "az-snp-vtpm", az_snp_vtpm_evidence()).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    let problem = attest_refused(&state, "az-snp-vtpm", az_snp_vtpm_evidence()).await;
     assert_eq!(problem["type"], ATTESTATION_ERROR);
     // The nonce is checked after the SNP report (chain, signature), the HCL runtime-data
     // binding and the quote signature by the HCL attestation key.
-    let detail = problem["detail"].as_str().unwrap();
-    assert!(
-        detail.ends_with(
-            "az-snp-vtpm evidence verification failed: tpm quote nonce does not match the \
-             expected report data"
-        ),
-        "{detail}"
+    assert_detail_ends_with(
+        &problem,
+        "az-snp-vtpm evidence verification failed: tpm quote nonce does not match the \
+         expected report data",
     );
 }
 

@@ -32,7 +32,6 @@ use std::sync::Arc;
 
 use attestation_service::AttestationService;
 use aws_lc_rs::digest::{SHA256, digest};
-use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use kbs::app::{AppState, Kbs};
@@ -213,31 +212,25 @@ async fn evaluate_bound_err(
 #[tokio::test]
 async fn cca_sample_through_attest_passes_the_cpak_and_signatures_and_fails_at_the_challenge() {
     let state = real_kbs(&cca_config()).await;
-    let (status, problem) = attest(&state, "cca", read_json(CCA_EVIDENCE)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    let problem = attest_refused(&state, "cca", read_json(CCA_EVIDENCE)).await;
     assert_eq!(problem["type"], ATTESTATION_ERROR);
     // The challenge is checked after the CPAK lookup (which needs the configured ta-store),
     // the platform and realm signatures and the RAK binding.
-    assert!(
-        detail(&problem).ends_with(
-            "cca evidence verification failed: cca realm challenge does not match the \
-             expected report data"
-        ),
-        "{problem}"
+    assert_detail_ends_with(
+        &problem,
+        "cca evidence verification failed: cca realm challenge does not match the \
+         expected report data",
     );
 }
 
 #[tokio::test]
 async fn cca_sample_without_cca_verifier_config_has_no_trust_anchor() {
     let state = real_kbs(&config(None)).await;
-    let (status, problem) = attest(&state, "cca", read_json(CCA_EVIDENCE)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
-    assert!(
-        detail(&problem).ends_with(
-            "cca evidence verification failed: no cpak trust anchor is configured for cca \
-             platform instance id 0107060504030201000f0e0d0c0b0a090817161514131211101f1e1d1c1b1a1918"
-        ),
-        "{problem}"
+    let problem = attest_refused(&state, "cca", read_json(CCA_EVIDENCE)).await;
+    assert_detail_ends_with(
+        &problem,
+        "cca evidence verification failed: no cpak trust anchor is configured for cca \
+         platform instance id 0107060504030201000f0e0d0c0b0a090817161514131211101f1e1d1c1b1a1918",
     );
 }
 
@@ -258,11 +251,10 @@ async fn cca_sample_with_flipped_signature_bytes_is_refused_at_the_signature() {
         ),
     ];
     for (tampered, check) in cases {
-        let (status, problem) = attest(&state, "cca", tampered).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
-        assert!(
-            detail(&problem).ends_with(&format!("cca evidence verification failed: {check}")),
-            "{problem}"
+        let problem = attest_refused(&state, "cca", tampered).await;
+        assert_detail_ends_with(
+            &problem,
+            &format!("cca evidence verification failed: {check}"),
         );
     }
 }
@@ -431,16 +423,13 @@ fn tpm_with_flipped_signature_byte(index: usize) -> Value {
 #[tokio::test]
 async fn tpm_sample_through_attest_passes_signature_and_pcr_digest_and_fails_at_the_nonce() {
     let state = real_kbs(&config(None)).await;
-    let (status, problem) = attest(&state, "tpm", tpm_evidence()).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    let problem = attest_refused(&state, "tpm", tpm_evidence()).await;
     assert_eq!(problem["type"], ATTESTATION_ERROR);
     // The nonce is checked after the quote signature (with ak_public) and the PCR digest.
-    assert!(
-        detail(&problem).ends_with(
-            "tpm evidence verification failed: tpm quote nonce does not match the expected \
-             report data"
-        ),
-        "{problem}"
+    assert_detail_ends_with(
+        &problem,
+        "tpm evidence verification failed: tpm quote nonce does not match the expected \
+         report data",
     );
 }
 
@@ -452,15 +441,11 @@ async fn tpm_sample_with_a_flipped_signature_byte_or_pcr_is_refused_naming_the_c
         .decode(tpm_evidence()["tpm_quote"]["signature"].as_str().unwrap())
         .unwrap()
         .len();
-    let (status, problem) =
-        attest(&state, "tpm", tpm_with_flipped_signature_byte(length - 1)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
-    assert!(
-        detail(&problem).ends_with(
-            "tpm evidence verification failed: tpm quote signature does not verify with \
-             ak_public"
-        ),
-        "{problem}"
+    let problem = attest_refused(&state, "tpm", tpm_with_flipped_signature_byte(length - 1)).await;
+    assert_detail_ends_with(
+        &problem,
+        "tpm evidence verification failed: tpm quote signature does not verify with \
+         ak_public",
     );
 
     // Bound to its own nonce, so only the tampering can fail it.

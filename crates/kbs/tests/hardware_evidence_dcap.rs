@@ -14,7 +14,6 @@
 mod in_process;
 
 use attestation_service::AttestationService;
-use axum::http::StatusCode;
 use kbs::config::KbsConfig;
 use kbs_types::Tee;
 use serde_json::{Value, json};
@@ -46,25 +45,21 @@ fn config(bundle: &str) -> KbsConfig {
 #[tokio::test]
 async fn tdx_sample_through_attest_passes_dcap_and_fails_at_report_data() {
     let state = pinned_kbs(&config("tdx_quote_4.pcs.json"), TDX_TIME).await;
-    let (status, problem) = attest(&state, "tdx", read_json("wrapped/tdx/tdx_quote_4.json")).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    let problem = attest_refused(&state, "tdx", read_json("wrapped/tdx/tdx_quote_4.json")).await;
     assert_eq!(problem["type"], ATTESTATION_ERROR);
     // The binding is checked after the whole DCAP chain (quote and QE signatures, PCK chain,
     // CRLs, TCB info, QE identity, TCB level): failing there means all of those passed.
-    assert!(
-        detail(&problem).ends_with(
-            "tdx evidence verification failed: evidence `report_data` does not match the \
-             expected value"
-        ),
-        "{problem}"
+    assert_detail_ends_with(
+        &problem,
+        "tdx evidence verification failed: evidence `report_data` does not match the \
+         expected value",
     );
 }
 
 #[tokio::test]
 async fn tdx_sample_through_attest_after_the_tcb_signing_certificate_expired_fails_in_dcap() {
     let state = pinned_kbs(&config("tdx_quote_4.pcs.json"), AFTER_TCB_SIGNING_CERT).await;
-    let (status, problem) = attest(&state, "tdx", read_json("wrapped/tdx/tdx_quote_4.json")).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    let problem = attest_refused(&state, "tdx", read_json("wrapped/tdx/tdx_quote_4.json")).await;
     assert!(
         detail(&problem).ends_with(&format!(
             "tdx evidence verification failed: tcb signing certificate is not valid at \
@@ -157,14 +152,11 @@ async fn sgx_sample_through_attest_fails_at_report_data_and_verifies_bound_to_it
     let config = config("occlum_quote.pcs.json");
     let state = pinned_kbs(&config, SGX_TIME).await;
     let evidence = read_json("wrapped/sgx/occlum_quote.json");
-    let (status, problem) = attest(&state, "sgx", evidence.clone()).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
-    assert!(
-        detail(&problem).ends_with(
-            "sgx evidence verification failed: evidence `report_data` does not match the \
-             expected value"
-        ),
-        "{problem}"
+    let problem = attest_refused(&state, "sgx", evidence.clone()).await;
+    assert_detail_ends_with(
+        &problem,
+        "sgx evidence verification failed: evidence `report_data` does not match the \
+         expected value",
     );
 
     let service = pinned_service(&config, SGX_TIME).await;
@@ -185,16 +177,13 @@ async fn az_tdx_vtpm_sample_fails_at_the_quote_nonce_and_verifies_bound_to_it() 
     let config = config("az-tdx-vtpm_td-quote.pcs.json");
     let state = pinned_kbs(&config, AZ_TIME).await;
     let evidence = read_json("evidence/az-tdx-vtpm/evidence-v1.json");
-    let (status, problem) = attest(&state, "az-tdx-vtpm", evidence.clone()).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    let problem = attest_refused(&state, "az-tdx-vtpm", evidence.clone()).await;
     // The nonce is checked after the TD quote (DCAP), the HCL runtime-data binding and the
     // TPM quote signature by the HCL attestation key.
-    assert!(
-        detail(&problem).ends_with(
-            "az-tdx-vtpm evidence verification failed: tpm quote nonce does not match the \
-             expected report data"
-        ),
-        "{problem}"
+    assert_detail_ends_with(
+        &problem,
+        "az-tdx-vtpm evidence verification failed: tpm quote nonce does not match the \
+         expected report data",
     );
 
     let service = pinned_service(&config, AZ_TIME).await;

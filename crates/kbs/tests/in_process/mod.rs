@@ -154,6 +154,18 @@ pub async fn attest(state: &AppState, tee: &str, evidence: Value) -> (StatusCode
     (status, problem)
 }
 
+/// [`attest`], which must be refused with 401: the problem document.
+pub async fn attest_refused(state: &AppState, tee: &str, evidence: Value) -> Value {
+    let (status, problem) = attest(state, tee, evidence).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    problem
+}
+
+/// Asserts that the `detail` of `problem` ends with `ending` (the error's innermost cause).
+pub fn assert_detail_ends_with(problem: &Value, ending: &str) {
+    assert!(detail(problem).ends_with(ending), "{problem}");
+}
+
 /// The `detail` of a problem document.
 pub fn detail(problem: &Value) -> &str {
     problem["detail"].as_str().unwrap()
