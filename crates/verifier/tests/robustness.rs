@@ -8,11 +8,16 @@
 //!   are truncated at every length (small blobs) or at a stride (large ones), get single
 //!   bytes XOR-ed at seeded positions, length fields (quote headers, TPMS_ATTEST, HCL runtime
 //!   data, SPDM records, CBOR and DER length headers) set to 0 / 1 / 0x7f.. / 0xff.., two- and
-//!   four-byte `0xff`/`0` runs written at seeded positions, garbage appended;
+//!   four-byte `0xff`/`0` runs written at seeded positions, garbage appended, and stacked
+//!   "havoc" mutations (2-6 flips, length-field writes, deletions, duplications at once);
 //! - the JSON envelope gets every member removed, every value replaced by values of other
-//!   types (and out-of-range numbers), the whole evidence replaced, and each binary field
-//!   replaced by a huge value (1 MiB of base64 / hex text, 2^17-element arrays: far above
-//!   every parser's cap, which are 64 KiB or less except the 16 MiB event log).
+//!   types (and out-of-range numbers, and the edges of every unsigned width for numbers),
+//!   every array replaced by 256 copies of its first element, the whole evidence replaced,
+//!   and each binary field replaced by a huge value (1 MiB of base64 / hex text,
+//!   2^17-element arrays: far above every parser's cap, which are 64 KiB or less except the
+//!   16 MiB event log);
+//! - the unmodified sample is checked against expected report data and init-data digests of
+//!   0, 1, 20, 31, 32, 33, 48, 63, 64, 65 and 1024 bytes.
 //!
 //! Each call runs with the manifest's report data, a fixed clock at the manifest's
 //! verification time and only offline collateral (`with_offline_collateral_dir`: VCEKs, DCAP
@@ -24,12 +29,14 @@
 //!
 //! Iteration counts (per binary field): every truncation up to 640 bytes, else ~190
 //! truncations; 48 byte flips; 4 values per known length field; 48 seeded `0xff`/`0` runs;
-//! 3 extensions; mutations that leave the bytes unchanged are skipped; 14 values and a
-//! removal per JSON member (only the first two and last elements of an array). The event-log
-//! parser also runs alone with 512 more flips/runs per capture. About 47k calls in all; the
-//! whole file runs in about 40 s on two cores in a debug build (`--nocapture` prints the
-//! calls and the slowest one per case), most calls failing in a parser before any signature
-//! check. Set `ROBUSTNESS_SHOW_OK=1` to list the mutations a verifier accepted.
+//! 3 extensions; 16 havoc mutations (`ROBUSTNESS_HAVOC=N` for a longer local hunt; 2000 per
+//! field found nothing either); mutations that leave the bytes unchanged are skipped. Per
+//! JSON member 14 values (+5 for numbers, +1 for arrays) and a removal (only the first two
+//! and last elements of an array). The event-log parser also runs alone with 512 more
+//! flips/runs per capture. About 52k calls in all; the whole file runs in 25-40 s on two
+//! cores in a debug build (`--nocapture` prints the calls and the slowest one per case),
+//! most calls failing in a parser before any signature check. Set `ROBUSTNESS_SHOW_OK=1` to
+//! list the mutations a verifier accepted.
 
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -410,9 +417,28 @@ fn length_fields(format: Format, bytes: &[u8]) -> Vec<(usize, usize)> {
 #[derive(Clone, Debug)]
 enum BlobOp {
     Truncate(usize),
-    Xor { at: usize, mask: u8 },
-    Write { at: usize, bytes: Vec<u8> },
+    Xor {
+        at: usize,
+        mask: u8,
+    },
+    Write {
+        at: usize,
+        bytes: Vec<u8>,
+    },
     Append(Vec<u8>),
+    /// Removes `len` bytes at `at`.
+    Delete {
+        at: usize,
+        len: usize,
+    },
+    /// Copies `len` bytes from `from` to be inserted again at `at`.
+    Duplicate {
+        from: usize,
+        len: usize,
+        at: usize,
+    },
+    /// Several of the above, in order (positions refer to the bytes as changed so far).
+    Stack(Vec<BlobOp>),
 }
 
 #[derive(Clone, Debug)]
@@ -429,6 +455,12 @@ enum Mutation {
     Blob {
         field: usize,
         op: BlobOp,
+    },
+    /// The unmodified sample with expected values of other lengths: report data of `report`
+    /// bytes (`None`: not provided), an init-data digest of `init` bytes.
+    Expected {
+        report: Option<usize>,
+        init: Option<usize>,
     },
     /// The field replaced by a huge value of its type.
     Huge {
@@ -458,7 +490,7 @@ fn blob_ops(bytes: &[u8], format: Format, rng: &mut Rng) -> Vec<BlobOp> {
         let mask = (rng.next() as u8).max(1);
         ops.push(BlobOp::Xor { at, mask });
     }
-    for (at, width) in fields {
+    for &(at, width) in &fields {
         let mut max_positive = vec![0xff; width];
         max_positive[0] = 0x7f;
         let mut one = vec![0; width];
@@ -476,21 +508,96 @@ fn blob_ops(bytes: &[u8], format: Format, rng: &mut Rng) -> Vec<BlobOp> {
     ops.push(BlobOp::Append(vec![0]));
     ops.push(BlobOp::Append(vec![0xff; 4096]));
     ops.push(BlobOp::Append(bytes.to_vec()));
+    for _ in 0..havoc_rounds() {
+        ops.push(havoc(bytes, &fields, rng));
+    }
     ops
 }
 
 fn apply_blob(bytes: &[u8], op: &BlobOp) -> Vec<u8> {
     let mut out = bytes.to_vec();
+    let len = out.len();
     match op {
         BlobOp::Truncate(n) => out.truncate(*n),
-        BlobOp::Xor { at, mask } => out[*at] ^= mask,
+        BlobOp::Xor { at, mask } => {
+            if let Some(byte) = out.get_mut(*at) {
+                *byte ^= mask;
+            }
+        }
         BlobOp::Write { at, bytes } => {
-            let end = (*at + bytes.len()).min(out.len());
-            out[*at..end].copy_from_slice(&bytes[..end - at]);
+            let at = (*at).min(len);
+            let end = (at + bytes.len()).min(len);
+            out[at..end].copy_from_slice(&bytes[..end - at]);
         }
         BlobOp::Append(tail) => out.extend_from_slice(tail),
+        BlobOp::Delete { at, len: n } => {
+            let at = (*at).min(len);
+            out.drain(at..(at + n).min(len));
+        }
+        BlobOp::Duplicate { from, len: n, at } => {
+            let from = (*from).min(len);
+            let copy = out[from..(from + n).min(len)].to_vec();
+            let at = (*at).min(len);
+            out.splice(at..at, copy);
+        }
+        BlobOp::Stack(ops) => {
+            for op in ops {
+                out = apply_blob(&out, op);
+            }
+        }
     }
     out
+}
+
+/// How many stacked ("havoc") mutations each binary field gets: 16, or
+/// `ROBUSTNESS_HAVOC` for a longer local hunt.
+fn havoc_rounds() -> usize {
+    std::env::var("ROBUSTNESS_HAVOC")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(16)
+}
+
+/// 2 to 6 random operations on top of each other: flips, length-field and random writes,
+/// deletions and duplications of short ranges.
+fn havoc(bytes: &[u8], fields: &[(usize, usize)], rng: &mut Rng) -> BlobOp {
+    let mut len = bytes.len();
+    let mut ops = Vec::new();
+    for _ in 0..2 + rng.below(5) {
+        let at = rng.below(len);
+        let op = match rng.below(6) {
+            0 | 1 => BlobOp::Xor {
+                at,
+                mask: (rng.next() as u8).max(1),
+            },
+            2 if !fields.is_empty() => {
+                let (at, width) = fields[rng.below(fields.len())];
+                let fill = [0x00, 0xff, 0x7f, 0x80][rng.below(4)];
+                BlobOp::Write {
+                    at,
+                    bytes: vec![fill; width],
+                }
+            }
+            3 => {
+                let n = 1 + rng.below(16);
+                len -= n.min(len - at.min(len));
+                BlobOp::Delete { at, len: n }
+            }
+            4 => {
+                let n = 1 + rng.below(32);
+                let from = rng.below(len);
+                len += n.min(len - from);
+                BlobOp::Duplicate { from, len: n, at }
+            }
+            _ => BlobOp::Write {
+                at,
+                bytes: rng.next().to_le_bytes()[..1 + rng.below(8)].to_vec(),
+            },
+        };
+        ops.push(op);
+        len = len.max(1);
+    }
+    BlobOp::Stack(ops)
 }
 
 /// Values of other types, and numbers out of every integer range.
@@ -542,7 +649,17 @@ fn json_mutations(base: &Value) -> Vec<Mutation> {
     pointers(base, String::new(), &mut all, false);
     let mut out = Vec::new();
     for (pointer, member) in all {
-        for value in replacements() {
+        let current = base.pointer(&pointer).unwrap();
+        let mut values = replacements();
+        if current.is_number() {
+            // The edges of every unsigned width, for numbers used as sizes or indices.
+            values.extend([0u64, 255, 65_535, 4_294_967_295, 1 << 53].map(Value::from));
+        }
+        if let Some(first) = current.as_array().and_then(|items| items.first()) {
+            // Many entries (devices, certificates, signatures, PCRs).
+            values.push(Value::Array(vec![first.clone(); 256]));
+        }
+        for value in values {
             out.push(Mutation::Replace {
                 pointer: pointer.clone(),
                 value,
@@ -724,6 +841,24 @@ fn fuzz_case(case: &Case, current: &Current) -> Stats {
         mutations.push(Mutation::Huge { field: index });
     }
     mutations.extend(json_mutations(&base));
+    // Digest lengths of every hash the callers use, and the lengths around the TEEs' fields.
+    let lengths = [0, 1, 20, 31, 32, 33, 48, 63, 64, 65, 1024];
+    for report in lengths {
+        mutations.push(Mutation::Expected {
+            report: Some(report),
+            init: None,
+        });
+    }
+    for init in lengths {
+        mutations.push(Mutation::Expected {
+            report: None,
+            init: Some(init),
+        });
+        mutations.push(Mutation::Expected {
+            report: Some(64),
+            init: Some(init),
+        });
+    }
 
     let mut rt = runtime();
     let mut stats = Stats {
@@ -735,8 +870,24 @@ fn fuzz_case(case: &Case, current: &Current) -> Stats {
     };
     for mutation in &mutations {
         let mut evidence = base.clone();
+        let (mut report_data, mut init_data) = (report_data.clone(), InitDataHash::NotProvided);
         let label = match mutation {
             Mutation::None => "unmodified".to_owned(),
+            Mutation::Expected { report, init } => {
+                // The sample's own report data, cut or zero-extended: the binding is reached.
+                if let Some(len) = report {
+                    let mut bytes = match &report_data {
+                        ReportData::Value(bytes) => bytes.clone(),
+                        ReportData::NotProvided => Vec::new(),
+                    };
+                    bytes.resize(*len, 0);
+                    report_data = ReportData::Value(bytes);
+                }
+                if let Some(len) = init {
+                    init_data = InitDataHash::Value(vec![0; *len]);
+                }
+                format!("report data of {report:?} bytes, init-data digest of {init:?} bytes")
+            }
             Mutation::Replace { pointer, value } => {
                 let shown = value.to_string();
                 let shown = &shown[..shown.len().min(40)];
@@ -772,7 +923,7 @@ fn fuzz_case(case: &Case, current: &Current) -> Stats {
         let label = format!("{} (seed {seed:#x}): {label}", case.name);
         *current.lock().unwrap() = Some((label.clone(), Instant::now()));
         let start = Instant::now();
-        let call = verifier.evaluate(&evidence, &report_data, &InitDataHash::NotProvided);
+        let call = verifier.evaluate(&evidence, &report_data, &init_data);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             rt.block_on(async { tokio::time::timeout(PER_CALL, call).await })
         }));
