@@ -860,14 +860,7 @@ fn fuzz_case(case: &Case, current: &Current) -> Stats {
         });
     }
 
-    let mut rt = runtime();
-    let mut stats = Stats {
-        calls: 0,
-        ok: 0,
-        slowest: Duration::ZERO,
-        slowest_label: String::new(),
-        failures: Vec::new(),
-    };
+    let mut evaluator = Evaluator::new(verifier, current);
     for mutation in &mutations {
         let mut evidence = base.clone();
         let (mut report_data, mut init_data) = (report_data.clone(), InitDataHash::NotProvided);
@@ -921,53 +914,101 @@ fn fuzz_case(case: &Case, current: &Current) -> Stats {
             }
         };
         let label = format!("{} (seed {seed:#x}): {label}", case.name);
-        *current.lock().unwrap() = Some((label.clone(), Instant::now()));
+        let result = evaluator.call(&label, &evidence, &report_data, &init_data);
+        if let Some(result) = result {
+            if matches!(mutation, Mutation::None) && result.is_ok() != case.passes {
+                evaluator.stats.failures.push(Failure {
+                    label: label.clone(),
+                    what: format!("the unmodified sample gave {result:?}"),
+                });
+            }
+        }
+    }
+    evaluator.finish()
+}
+
+/// Calls a verifier, catching panics and timing each call.
+struct Evaluator<'a> {
+    verifier: Arc<dyn Verifier>,
+    rt: tokio::runtime::Runtime,
+    current: &'a Current,
+    stats: Stats,
+}
+
+impl<'a> Evaluator<'a> {
+    fn new(verifier: Arc<dyn Verifier>, current: &'a Current) -> Self {
+        Self {
+            verifier,
+            rt: runtime(),
+            current,
+            stats: Stats {
+                calls: 0,
+                ok: 0,
+                slowest: Duration::ZERO,
+                slowest_label: String::new(),
+                failures: Vec::new(),
+            },
+        }
+    }
+
+    /// Evaluates `evidence`; records a panic, a timeout or a slow call as a failure named by
+    /// `label`, and returns the result when there was one.
+    fn call(
+        &mut self,
+        label: &str,
+        evidence: &Value,
+        report_data: &ReportData,
+        init_data: &InitDataHash,
+    ) -> Option<Result<Vec<(verifier::TeeEvidenceClaims, verifier::TeeClass)>, verifier::Error>>
+    {
+        *self.current.lock().unwrap() = Some((label.to_owned(), Instant::now()));
         let start = Instant::now();
-        let call = verifier.evaluate(&evidence, &report_data, &init_data);
+        let call = self.verifier.evaluate(evidence, report_data, init_data);
+        let rt = &self.rt;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             rt.block_on(async { tokio::time::timeout(PER_CALL, call).await })
         }));
         let elapsed = start.elapsed();
+        let stats = &mut self.stats;
         stats.calls += 1;
         if elapsed > stats.slowest {
             stats.slowest = elapsed;
-            stats.slowest_label = label.clone();
+            stats.slowest_label = label.to_owned();
         }
+        let failure = |what| Failure {
+            label: label.to_owned(),
+            what,
+        };
         match outcome {
             Err(payload) => {
-                stats.failures.push(Failure {
-                    label,
-                    what: format!("panicked: {}", panic_message(payload.as_ref())),
-                });
+                let what = format!("panicked: {}", panic_message(payload.as_ref()));
+                stats.failures.push(failure(what));
                 // Do not reuse a runtime a panic went through.
-                rt = runtime();
+                self.rt = runtime();
+                None
             }
-            Ok(Err(_)) => stats.failures.push(Failure {
-                label,
-                what: format!("did not return within {PER_CALL:?}"),
-            }),
+            Ok(Err(_)) => {
+                let what = format!("did not return within {PER_CALL:?}");
+                stats.failures.push(failure(what));
+                None
+            }
             Ok(Ok(result)) => {
                 if elapsed > PER_CALL {
-                    stats.failures.push(Failure {
-                        label: label.clone(),
-                        what: format!("took {elapsed:?}"),
-                    });
-                }
-                if matches!(mutation, Mutation::None) && result.is_ok() != case.passes {
-                    stats.failures.push(Failure {
-                        label: label.clone(),
-                        what: format!("the unmodified sample gave {result:?}"),
-                    });
+                    stats.failures.push(failure(format!("took {elapsed:?}")));
                 }
                 stats.ok += usize::from(result.is_ok());
                 if result.is_ok() && std::env::var_os("ROBUSTNESS_SHOW_OK").is_some() {
                     println!("ok: {label}");
                 }
+                Some(result)
             }
         }
     }
-    *current.lock().unwrap() = None;
-    stats
+
+    fn finish(self) -> Stats {
+        *self.current.lock().unwrap() = None;
+        self.stats
+    }
 }
 
 /// One named job of a test: it reports its mutation in progress through [`Current`].
@@ -1324,4 +1365,135 @@ fn fuzz_event_log(file: &str, current: &Current) -> Stats {
     }
     *current.lock().unwrap() = None;
     stats
+}
+
+/// The CCA token's claims past a valid signature: the sample's platform and realm payloads
+/// are mutated as CBOR and re-signed with the published test keys (the CPAK the trust-anchor
+/// store pins, and the RAK whose public key the realm token carries), so the decoded claims
+/// reach the RAK binding, report-data and init-data checks, the reference-value appraisal and
+/// the claims output. Iterations: the binary mutations above plus 64 havoc rounds (or
+/// `ROBUSTNESS_HAVOC`) per token.
+#[test]
+fn cca_claims_survive_mutation_after_a_valid_signature() {
+    watch(vec![Box::new(|current| {
+        ("cca/re-signed".to_owned(), fuzz_resigned_cca(current))
+    })]);
+}
+
+/// The P-384 signing key of a JWK file in `evidence/cca/misc`.
+fn cca_key(file: &str) -> aws_lc_rs::signature::EcdsaKeyPair {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let jwk: Value = serde_json::from_slice(
+        &std::fs::read(format!("{TESTDATA}/evidence/cca/misc/{file}")).unwrap(),
+    )
+    .unwrap();
+    let part = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str().unwrap()).unwrap();
+    let point = [vec![0x04], part("x"), part("y")].concat();
+    aws_lc_rs::signature::EcdsaKeyPair::from_private_key_and_public_key(
+        &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+        &part("d"),
+        &point,
+    )
+    .unwrap()
+}
+
+/// `sign1` with `payload`, signed again by `key`, encoded as it was (tagged or not).
+fn resign(
+    sign1: &coset::CoseSign1,
+    tagged: bool,
+    payload: Vec<u8>,
+    key: &aws_lc_rs::signature::EcdsaKeyPair,
+) -> Vec<u8> {
+    use coset::{CborSerializable as _, TaggedCborSerializable as _};
+    let mut sign1 = sign1.clone();
+    sign1.payload = Some(payload);
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let signature = key.sign(&rng, &sign1.tbs_data(b"")).unwrap();
+    sign1.signature = signature.as_ref().to_vec();
+    if tagged {
+        sign1.to_tagged_vec().unwrap()
+    } else {
+        sign1.to_vec().unwrap()
+    }
+}
+
+fn fuzz_resigned_cca(current: &Current) -> Stats {
+    use ciborium::value::Value as Cbor;
+    use coset::{CborSerializable as _, TaggedCborSerializable as _};
+
+    let mut case = case("cca/cca-example-token", Vec::new());
+    let table = json!({
+        "type": "local",
+        "ta-store": format!("{TESTDATA}/evidence/cca/conf/tastore.json"),
+        "rv-store": format!("{TESTDATA}/evidence/cca/conf/rvstore.json"),
+    });
+    case.config.cca_verifier = table.as_object().cloned();
+    let context = VerifierContext::new().with_clock(Arc::new(FixedClock(case.now)));
+    let verifier = verifier_for_with(case.tee, &case.config, &context).unwrap();
+    let evidence: Value =
+        serde_json::from_slice(&std::fs::read(format!("{TESTDATA}/{}", case.evidence)).unwrap())
+            .unwrap();
+    let token: Vec<u8> = serde_json::from_value(evidence["token"].clone()).unwrap();
+    let Cbor::Tag(collection_tag, collection) = ciborium::from_reader(token.as_slice()).unwrap()
+    else {
+        panic!("the sample token is a tagged collection");
+    };
+    let Cbor::Map(entries) = *collection else {
+        panic!("the collection is a map");
+    };
+    let keys = [cca_key("cpak-priv.json"), cca_key("rak-priv.json")];
+    let seed = SEED ^ fnv("cca/re-signed");
+    let mut rng = Rng::new(seed);
+    let mut evaluator = Evaluator::new(verifier, current);
+
+    // Which entry is which: platform first, realm second, as in the sample.
+    for (index, key) in keys.iter().enumerate() {
+        let Cbor::Bytes(envelope) = &entries[index].1 else {
+            panic!("a COSE_Sign1 in a byte string");
+        };
+        let tagged = envelope.first() == Some(&0xd2);
+        let sign1 = if tagged {
+            coset::CoseSign1::from_tagged_slice(envelope).unwrap()
+        } else {
+            coset::CoseSign1::from_slice(envelope).unwrap()
+        };
+        let payload = sign1.payload.clone().unwrap();
+        let name = ["platform", "realm"][index];
+        let mut ops = blob_ops(&payload, Format::Cbor, &mut rng);
+        ops.retain(|op| !matches!(op, BlobOp::Stack(_)));
+        for _ in 0..havoc_rounds().max(64) {
+            ops.push(havoc(
+                &payload,
+                &length_fields(Format::Cbor, &payload),
+                &mut rng,
+            ));
+        }
+        // The unmodified payload, re-signed, must still verify: the harness reaches the end.
+        ops.insert(0, BlobOp::Append(Vec::new()));
+        for (n, op) in ops.iter().enumerate() {
+            let mutated = apply_blob(&payload, op);
+            let mut entries = entries.clone();
+            entries[index].1 = Cbor::Bytes(resign(&sign1, tagged, mutated, key));
+            let mut bytes = Vec::new();
+            ciborium::into_writer(
+                &Cbor::Tag(collection_tag, Box::new(Cbor::Map(entries))),
+                &mut bytes,
+            )
+            .unwrap();
+            let label = format!("cca/re-signed (seed {seed:#x}): {name} payload {op:?}");
+            let result = evaluator.call(
+                &label,
+                &json!({ "token": bytes }),
+                &case.report_data,
+                &InitDataHash::NotProvided,
+            );
+            if n == 0 && !matches!(result, Some(Ok(_))) {
+                evaluator.stats.failures.push(Failure {
+                    label,
+                    what: format!("the re-signed sample gave {result:?}"),
+                });
+            }
+        }
+    }
+    evaluator.finish()
 }
