@@ -10,13 +10,16 @@
 //!   length heads set to 0 / 1 / 0x7f.. / 0xff.., 48 seeded `0xff`/`0` runs, garbage
 //!   appended, and format tokens (XML markup, entities, DTDs, CDATA, JSON and CBOR heads of
 //!   huge or indefinite items) inserted at 192 seeded positions;
+//! - 256 stacked "havoc" mutations per payload (2-6 flips, token insertions, copied ranges,
+//!   random writes at once; `ROBUSTNESS_HAVOC=N` for a longer local hunt: 300k per payload
+//!   found nothing either);
 //! - deep nesting (100k levels) and huge payloads (8 MiB);
 //! - the message envelope: every member removed or given another type, unknown types and
 //!   versions, and the whole message truncated at every length and byte-flipped (256 flips).
 //!
 //! Each call must return `Ok` or `Err` within [`PER_CALL`]; a panic is caught and reported
 //! with the exact mutation (payload, operation, offsets, case seed), and a watchdog fails the
-//! test naming the mutation when a call does not return within [`HANG`]. About 20k calls; ~8 s
+//! test naming the mutation when a call does not return within [`HANG`]. About 21k calls; ~5 s
 //! in a debug build on two cores.
 
 use std::collections::BTreeSet;
@@ -274,27 +277,93 @@ fn deep(kind: &str, depth: usize) -> Vec<u8> {
 #[derive(Debug)]
 enum Op {
     Truncate(usize),
-    Xor { at: usize, mask: u8 },
-    Write { at: usize, bytes: Vec<u8> },
-    Insert { at: usize, bytes: Vec<u8> },
+    Xor {
+        at: usize,
+        mask: u8,
+    },
+    Write {
+        at: usize,
+        bytes: Vec<u8>,
+    },
+    Insert {
+        at: usize,
+        bytes: Vec<u8>,
+    },
     Append(Vec<u8>),
+    /// Several of the above, in order (positions refer to the bytes as changed so far).
+    Stack(Vec<Op>),
 }
 
 fn apply(bytes: &[u8], op: &Op) -> Vec<u8> {
     let mut out = bytes.to_vec();
+    let len = out.len();
     match op {
         Op::Truncate(n) => out.truncate(*n),
-        Op::Xor { at, mask } => out[*at] ^= mask,
+        Op::Xor { at, mask } => {
+            if let Some(byte) = out.get_mut(*at) {
+                *byte ^= mask;
+            }
+        }
         Op::Write { at, bytes } => {
-            let end = (*at + bytes.len()).min(out.len());
-            out[*at..end].copy_from_slice(&bytes[..end - at]);
+            let at = (*at).min(len);
+            let end = (at + bytes.len()).min(len);
+            out[at..end].copy_from_slice(&bytes[..end - at]);
         }
         Op::Insert { at, bytes } => {
-            out.splice(*at..*at, bytes.iter().copied());
+            let at = (*at).min(len);
+            out.splice(at..at, bytes.iter().copied());
         }
         Op::Append(tail) => out.extend_from_slice(tail),
+        Op::Stack(ops) => {
+            for op in ops {
+                out = apply(&out, op);
+            }
+        }
     }
     out
+}
+
+/// How many stacked ("havoc") mutations each payload gets: 256, or `ROBUSTNESS_HAVOC` for a
+/// longer local hunt.
+fn havoc_rounds() -> usize {
+    std::env::var("ROBUSTNESS_HAVOC")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(256)
+}
+
+/// 2 to 6 random operations on top of each other: flips, token insertions, random writes
+/// and copies of a range elsewhere.
+fn havoc(bytes: &[u8], tokens: &[Vec<u8>], rng: &mut Rng) -> Op {
+    let mut len = bytes.len();
+    let mut ops = Vec::new();
+    for _ in 0..2 + rng.below(5) {
+        let at = rng.below(len + 1);
+        let op = match rng.below(4) {
+            0 => Op::Xor {
+                at,
+                mask: (rng.next() as u8).max(1),
+            },
+            1 => {
+                let token = tokens[rng.below(tokens.len())].clone();
+                len += token.len();
+                Op::Insert { at, bytes: token }
+            }
+            2 => {
+                let from = rng.below(len);
+                let n = (1 + rng.below(64)).min(len - from.min(len));
+                let copy = bytes.get(from..from + n).unwrap_or_default().to_vec();
+                len += copy.len();
+                Op::Insert { at, bytes: copy }
+            }
+            _ => Op::Write {
+                at,
+                bytes: rng.next().to_le_bytes()[..1 + rng.below(8)].to_vec(),
+            },
+        };
+        ops.push(op);
+    }
+    Op::Stack(ops)
 }
 
 /// CBOR heads of byte/text strings, arrays and maps with a 1/2/4/8-byte argument.
@@ -354,6 +423,11 @@ fn ops(kind: &str, bytes: &[u8], rng: &mut Rng) -> Vec<Op> {
     out.push(Op::Append(vec![0]));
     out.push(Op::Append(vec![0xff; 4096]));
     out.push(Op::Append(bytes.to_vec()));
+    if kind != "message" {
+        for _ in 0..havoc_rounds() {
+            out.push(havoc(bytes, &tokens, rng));
+        }
+    }
     out.retain(|op| apply(bytes, op) != bytes);
     out
 }
