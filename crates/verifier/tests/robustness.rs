@@ -29,14 +29,14 @@
 //!
 //! Iteration counts (per binary field): every truncation up to 640 bytes, else ~190
 //! truncations; 48 byte flips; 4 values per known length field; 48 seeded `0xff`/`0` runs;
-//! 3 extensions; 16 havoc mutations (`ROBUSTNESS_HAVOC=N` for a longer local hunt; 2000 per
-//! field found nothing either); mutations that leave the bytes unchanged are skipped. Per
-//! JSON member 14 values (+5 for numbers, +1 for arrays) and a removal (only the first two
-//! and last elements of an array). The event-log parser also runs alone with 512 more
-//! flips/runs per capture. About 52k calls in all; the whole file runs in 25-40 s on two
-//! cores in a debug build (`--nocapture` prints the calls and the slowest one per case),
-//! most calls failing in a parser before any signature check. Set `ROBUSTNESS_SHOW_OK=1` to
-//! list the mutations a verifier accepted.
+//! 3 extensions; 16 havoc mutations (`ROBUSTNESS_HAVOC=N` for a longer local hunt: 5000
+//! per field, ~480k calls, found nothing either); mutations leaving the bytes unchanged are
+//! skipped. Per JSON member 14 values (+5 for numbers, +1 for arrays) and a removal (only the
+//! first two and last elements of an array). The event-log parser also runs alone with 512
+//! more flips/runs per capture; the re-signed CCA test adds ~1.6k calls. About 54k calls in
+//! all; the whole file runs in 30-50 s on two cores in a debug build (`--nocapture` prints
+//! the calls and the slowest one per case), most calls failing in a parser before any
+//! signature check. Set `ROBUSTNESS_SHOW_OK=1` to list the mutations a verifier accepted.
 
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
