@@ -22,9 +22,9 @@
 //!
 //! TLS (our extension beyond upstream): with `as_addr = "https://host:port"` every channel
 //! connects over rustls (ALPN `h2`) and verifies the AS certificate for `host` against the CA
-//! certificates of `as_ca_cert`, or the platform's roots when that key is absent (see
-//! [`tls`]). A certificate that does not verify is [`Error::Unavailable`] naming the TLS
-//! failure; `http://` channels are plaintext as upstream's.
+//! certificates of `as_ca_cert`, or the platform's roots when that key is absent (see the
+//! private `tls` module). A certificate that does not verify is [`Error::Unavailable`] naming
+//! the TLS failure; `http://` channels are plaintext as upstream's.
 //!
 //! Failures: no connection, a lost connection or no answer within the request timeout is
 //! [`Error::Unavailable`] (HTTP 503, problem type `AttestationServiceUnavailable`); an error
