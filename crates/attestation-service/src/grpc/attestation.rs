@@ -21,14 +21,12 @@ use protos::attestation::{
     IndividualAttestationRequest, ListPoliciesRequest, ListPoliciesResponse, SetPolicyRequest,
     SetPolicyResponse,
 };
-use tonic::metadata::{MetadataMap, MetadataValue};
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use super::request::{
     GRPC_TEES, RequestError, cause_chain, decode_evidence, hash_algorithm, init_data_digest,
     parse_tee, raw_runtime_data, structured_runtime_data,
 };
-use super::{UNAVAILABLE_COMPONENT_KEY, UNAVAILABLE_RVPS};
 use crate::{AttestationService, Error, VerificationRequest};
 
 /// The policy evaluated when a request names none.
@@ -201,18 +199,7 @@ fn evaluation_failed(err: &Error) -> Status {
     if !matches!(err, Error::ReferenceValueProviderUnavailable { .. }) {
         return Status::aborted(format!("Attestation evaluation failed: \n{chain}"));
     }
-    let mut metadata = MetadataMap::new();
-    metadata.insert(
-        UNAVAILABLE_COMPONENT_KEY,
-        MetadataValue::from_static(UNAVAILABLE_RVPS),
-    );
-    Status::with_metadata(
-        Code::Unavailable,
-        format!(
-            "Attestation evaluation failed: the reference value provider is unavailable: \n{chain}"
-        ),
-        metadata,
-    )
+    super::rvps_unavailable("Attestation evaluation failed", &chain)
 }
 
 /// Every stored policy with the base64url (no padding) SHA-384 of its text, sorted by id (the
@@ -260,8 +247,10 @@ mod tests {
 
     use kbs_types::{HashAlgorithm, Tee};
     use serde_json::json;
+    use tonic::Code;
 
     use super::*;
+    use crate::grpc::{UNAVAILABLE_COMPONENT_KEY, UNAVAILABLE_RVPS};
 
     fn wire(tee: &str) -> IndividualAttestationRequest {
         IndividualAttestationRequest {

@@ -39,6 +39,21 @@ pub const UNAVAILABLE_COMPONENT_KEY: &str = "x-coco-as-unavailable";
 /// The [`UNAVAILABLE_COMPONENT_KEY`] value for the reference value provider.
 pub const UNAVAILABLE_RVPS: &str = "reference-value-provider";
 
+/// `UNAVAILABLE` marked with [`UNAVAILABLE_COMPONENT_KEY`] = [`UNAVAILABLE_RVPS`]: `header`,
+/// then the numbered cause `chain`, as the AS's other failures.
+fn rvps_unavailable(header: &str, chain: &str) -> tonic::Status {
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    metadata.insert(
+        UNAVAILABLE_COMPONENT_KEY,
+        tonic::metadata::MetadataValue::from_static(UNAVAILABLE_RVPS),
+    );
+    tonic::Status::with_metadata(
+        tonic::Code::Unavailable,
+        format!("{header}: the reference value provider is unavailable: \n{chain}"),
+        metadata,
+    )
+}
+
 /// Path of the JWK set that verifies this AS's tokens, served on every front end's port.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 

@@ -11,11 +11,9 @@
 
 use protos::reference::reference_value_provider_service_server::ReferenceValueProviderServiceServer;
 use rvps::grpc::{Operation, RvpsService};
-use tonic::metadata::{MetadataMap, MetadataValue};
-use tonic::{Code, Status};
+use tonic::Status;
 
 use super::request::cause_chain;
-use super::{UNAVAILABLE_COMPONENT_KEY, UNAVAILABLE_RVPS};
 use crate::{AttestationService, Error, RvpsUnavailable};
 
 /// The `ReferenceValueProviderService` gRPC service over the reference values of `service`.
@@ -37,19 +35,7 @@ fn provider_failed(operation: Operation, error: rvps::Error) -> Status {
         _ => "Reference value request failed",
     };
     match RvpsUnavailable::classify(error) {
-        Ok(cause) => {
-            let chain = cause_chain(&cause);
-            let mut metadata = MetadataMap::new();
-            metadata.insert(
-                UNAVAILABLE_COMPONENT_KEY,
-                MetadataValue::from_static(UNAVAILABLE_RVPS),
-            );
-            Status::with_metadata(
-                Code::Unavailable,
-                format!("{header}: the reference value provider is unavailable: \n{chain}"),
-                metadata,
-            )
-        }
+        Ok(cause) => super::rvps_unavailable(header, &cause_chain(&cause)),
         Err(error) => Status::aborted(format!("{header}: \n{}", cause_chain(&Error::Rvps(error)))),
     }
 }
@@ -59,6 +45,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::grpc::{UNAVAILABLE_COMPONENT_KEY, UNAVAILABLE_RVPS};
 
     #[test]
     fn failures_carry_the_header_and_the_numbered_cause_chain() {
