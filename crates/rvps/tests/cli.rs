@@ -92,6 +92,19 @@ fn sample_message(values: &Value) -> String {
         .to_string()
 }
 
+/// Writes a `sample` register message for `values` into `dir` and registers it through
+/// `rvps-tool`, which must succeed.
+fn tool_registers_sample(rvps: &Rvps, dir: &Path, values: &Value) {
+    let message = write(dir, "message.json", &sample_message(values));
+    let out = tool(&["register", "-p", message.to_str().unwrap(), "-a", &rvps.url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// `rvps-tool query -r ID -a URL` against `rvps`.
+fn tool_query(rvps: &Rvps, id: &str) -> Output {
+    tool(&["query", "-r", id, "-a", &rvps.url])
+}
+
 fn local_fs_config(dir: &Path) -> PathBuf {
     let storage = dir.join("storage");
     write(
@@ -108,17 +121,14 @@ fn local_fs_config(dir: &Path) -> PathBuf {
 fn tool_registers_and_queries_through_a_real_rvps_that_keeps_values_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let config = local_fs_config(dir.path());
-    let message = write(
+    let rvps = Rvps::start(&config);
+    tool_registers_sample(
+        &rvps,
         dir.path(),
-        "message.json",
-        &sample_message(&json!({"svn": ["1"], "launch_digest": ["abcde"]})),
+        &json!({"svn": ["1"], "launch_digest": ["abcde"]}),
     );
 
-    let rvps = Rvps::start(&config);
-    let out = tool(&["register", "-p", message.to_str().unwrap(), "-a", &rvps.url]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-
-    let out = tool(&["query", "-r", "svn", "-a", &rvps.url]);
+    let out = tool_query(&rvps, "svn");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "[\"1\"]\n");
 
@@ -135,7 +145,7 @@ fn tool_registers_and_queries_through_a_real_rvps_that_keeps_values_across_resta
     rvps.stop();
 
     let rvps = Rvps::start(&config);
-    let out = tool(&["query", "-r", "svn", "-a", &rvps.url]);
+    let out = tool_query(&rvps, "svn");
     assert_eq!(text(&out.stdout), "[\"1\"]\n", "{}", text(&out.stderr));
 }
 
@@ -143,7 +153,7 @@ fn tool_registers_and_queries_through_a_real_rvps_that_keeps_values_across_resta
 fn query_for_an_unknown_id_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let rvps = Rvps::start(&local_fs_config(dir.path()));
-    let out = tool(&["query", "-r", "nothing", "-a", &rvps.url]);
+    let out = tool_query(&rvps, "nothing");
     assert_eq!(out.status.code(), Some(3));
     assert!(out.stdout.is_empty());
     assert!(
@@ -170,9 +180,9 @@ fn rvps_does_not_serve_expired_records() {
         r#"{"version":"0.1.0","name":"fresh","expiration":"2999-01-01T00:00:00Z","value":["2"]}"#,
     );
     let rvps = Rvps::start(&config);
-    let out = tool(&["query", "-r", "old", "-a", &rvps.url]);
+    let out = tool_query(&rvps, "old");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
-    let out = tool(&["query", "-r", "fresh", "-a", &rvps.url]);
+    let out = tool_query(&rvps, "fresh");
     assert_eq!(text(&out.stdout), "[\"2\"]\n");
 }
 
@@ -180,19 +190,17 @@ fn rvps_does_not_serve_expired_records() {
 fn tool_deletes_exits_3_for_an_unknown_id_and_1_for_an_unusable_one() {
     let dir = tempfile::tempdir().unwrap();
     let config = local_fs_config(dir.path());
-    let message = write(
-        dir.path(),
-        "message.json",
-        &sample_message(&json!({"svn": ["1"], "launch_digest": ["abcde"]})),
-    );
     let rvps = Rvps::start(&config);
-    let out = tool(&["register", "-p", message.to_str().unwrap(), "-a", &rvps.url]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    tool_registers_sample(
+        &rvps,
+        dir.path(),
+        &json!({"svn": ["1"], "launch_digest": ["abcde"]}),
+    );
 
     let out = tool(&["delete", "-r", "svn", "-a", &rvps.url]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "reference value \"svn\" deleted\n");
-    let out = tool(&["query", "-r", "svn", "-a", &rvps.url]);
+    let out = tool_query(&rvps, "svn");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
     // the record is gone from the storage, not hidden
     assert!(!dir.path().join("storage/reference_value/svn").exists());
@@ -226,9 +234,9 @@ fn tool_deletes_exits_3_for_an_unknown_id_and_1_for_an_unusable_one() {
     // the deletion survives a restart; the other value too
     rvps.stop();
     let rvps = Rvps::start(&config);
-    let out = tool(&["query", "-r", "svn", "-a", &rvps.url]);
+    let out = tool_query(&rvps, "svn");
     assert_eq!(out.status.code(), Some(3));
-    let out = tool(&["query", "-r", "launch_digest", "-a", &rvps.url]);
+    let out = tool_query(&rvps, "launch_digest");
     assert_eq!(text(&out.stdout), "[\"abcde\"]\n");
 }
 
@@ -346,13 +354,7 @@ fn tool_usage_errors_exit_2() {
 fn rvps_runs_with_defaults_when_the_config_is_unreadable() {
     let dir = tempfile::tempdir().unwrap();
     let rvps = Rvps::start(&dir.path().join("absent.json"));
-    let message = write(
-        dir.path(),
-        "m.json",
-        &sample_message(&json!({"svn": ["1"]})),
-    );
-    let out = tool(&["register", "-p", message.to_str().unwrap(), "-a", &rvps.url]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    tool_registers_sample(&rvps, dir.path(), &json!({"svn": ["1"]}));
     let stderr = rvps.stop();
     assert!(
         stderr.contains("using the default rvps config (in-memory storage)"),

@@ -3,15 +3,15 @@
 //! the values back. CoRIMs are built here from ciborium values following the
 //! draft-ietf-rats-corim CDDL, plus one fixed vector written out as bytes.
 
-use std::sync::Arc;
+mod common;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::engine::general_purpose::STANDARD_NO_PAD;
 use ciborium::value::Value;
-use rvps::{BuiltinRvps, CorimError, Error, ReferenceValueProvider};
+use common::{assert_payloads_not_base64_refused, assert_stored, cbor, int, map, rvps, tag, text};
+use rvps::{BuiltinRvps, CorimError, Error};
 use serde_json::json;
 use storage::KeyRule;
-use storage::memory::MemoryStore;
 
 const UUID: &str = "31fb5abf-023e-4992-aa4e-95f9c1503bfa";
 const UUID_BYTES: [u8; 16] = [
@@ -62,28 +62,6 @@ const ACME_ROADRUNNER: &str = concat!(
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     //                                   [1, h'…'], [1, h'…']]}}]]]}}>>)]})
 );
-
-fn int(n: i64) -> Value {
-    Value::Integer(n.into())
-}
-
-fn text(s: &str) -> Value {
-    Value::Text(s.to_owned())
-}
-
-fn map(entries: Vec<(i64, Value)>) -> Value {
-    Value::Map(entries.into_iter().map(|(k, v)| (int(k), v)).collect())
-}
-
-fn tag(n: u64, inner: Value) -> Value {
-    Value::Tag(n, Box::new(inner))
-}
-
-fn cbor(value: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    ciborium::ser::into_writer(value, &mut out).unwrap();
-    out
-}
 
 /// `class-map` with the given vendor and model.
 fn class(vendor: Option<&str>, model: Option<&str>) -> Value {
@@ -157,22 +135,12 @@ fn acme(measurements: Vec<Value>) -> Vec<u8> {
     )])])
 }
 
-fn message(payload: &[u8]) -> String {
-    json!({"version": "0.1.0", "type": "corim", "payload": STANDARD.encode(payload)}).to_string()
-}
-
-fn rvps() -> BuiltinRvps {
-    BuiltinRvps::new(Arc::new(MemoryStore::new()))
-}
-
 async fn register(rvps: &BuiltinRvps, payload: &[u8]) -> Vec<String> {
-    let mut names = rvps.register(&message(payload)).await.unwrap();
-    names.sort();
-    names
+    common::register(rvps, "corim", payload).await
 }
 
 async fn refused(payload: &[u8]) -> Error {
-    rvps().register(&message(payload)).await.unwrap_err()
+    common::refused("corim", payload).await
 }
 
 #[tokio::test]
@@ -181,10 +149,7 @@ async fn the_fixed_vector_registers_the_uuid_keyed_digests() {
     let names = register(&rvps, &hex::decode(ACME_ROADRUNNER).unwrap()).await;
     let name = format!("ACME/RoadRunner/{UUID}/digests");
     assert_eq!(names, [name.as_str()]);
-    assert_eq!(
-        rvps.query(&name).await.unwrap(),
-        Some(json!([SHA256_ABC, SHA256_EMPTY]))
-    );
+    assert_stored(&rvps, &name, Some(json!([SHA256_ABC, SHA256_EMPTY]))).await;
 }
 
 #[test]
@@ -239,14 +204,18 @@ async fn uint_and_text_keys_name_the_measurement() {
             "ACME/RoadRunner/kernel/digests"
         ]
     );
-    assert_eq!(
-        rvps.query("ACME/RoadRunner/claim7/digests").await.unwrap(),
-        Some(json!([SHA256_ABC]))
-    );
-    assert_eq!(
-        rvps.query("ACME/RoadRunner/kernel/digests").await.unwrap(),
-        Some(json!([SHA256_EMPTY]))
-    );
+    assert_stored(
+        &rvps,
+        "ACME/RoadRunner/claim7/digests",
+        Some(json!([SHA256_ABC])),
+    )
+    .await;
+    assert_stored(
+        &rvps,
+        "ACME/RoadRunner/kernel/digests",
+        Some(json!([SHA256_EMPTY])),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -285,12 +254,12 @@ async fn name_and_serial_number_are_appended_after_the_key() {
             "digests"
         ]
     );
-    assert_eq!(
-        rvps.query("ACME/fw/bootloader/SN-42/digests")
-            .await
-            .unwrap(),
-        Some(json!([SHA256_ABC]))
-    );
+    assert_stored(
+        &rvps,
+        "ACME/fw/bootloader/SN-42/digests",
+        Some(json!([SHA256_ABC])),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -314,12 +283,12 @@ async fn tagged_raw_bytes_are_registered_as_hex() {
             format!("ACME/RoadRunner/{UUID}/raw_bytes")
         ]
     );
-    assert_eq!(
-        rvps.query(&format!("ACME/RoadRunner/{UUID}/raw_bytes"))
-            .await
-            .unwrap(),
-        Some(json!("deadbeef"))
-    );
+    assert_stored(
+        &rvps,
+        &format!("ACME/RoadRunner/{UUID}/raw_bytes"),
+        Some(json!("deadbeef")),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -372,26 +341,18 @@ async fn every_comid_of_the_corim_is_read() {
             "EMCA/WileE/claim1/digests"
         ]
     );
-    assert_eq!(
-        rvps.query("EMCA/WileE/claim1/digests").await.unwrap(),
-        Some(json!([SHA256_EMPTY]))
-    );
+    assert_stored(
+        &rvps,
+        "EMCA/WileE/claim1/digests",
+        Some(json!([SHA256_EMPTY])),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn payloads_that_are_not_base64_are_refused() {
-    let rvps = rvps();
     let unpadded = STANDARD_NO_PAD.encode([0xa0]);
-    for payload in ["not base64!", unpadded.as_str()] {
-        let text = json!({"type": "corim", "payload": payload}).to_string();
-        assert!(
-            matches!(
-                rvps.register(&text).await.unwrap_err(),
-                Error::PayloadNotBase64
-            ),
-            "{payload}"
-        );
-    }
+    assert_payloads_not_base64_refused("corim", &["not base64!", &unpadded]).await;
 }
 
 #[tokio::test]
@@ -465,10 +426,7 @@ async fn bad_comids_are_refused_naming_their_position_and_nothing_is_stored() {
         ),
     ] {
         let rvps = rvps();
-        let err = rvps
-            .register(&message(&corim(vec![good.clone(), bad])))
-            .await
-            .unwrap_err();
+        let err = common::refused_by(&rvps, "corim", &corim(vec![good.clone(), bad])).await;
         assert!(
             matches!(&err, Error::Corim(CorimError::Comid { index: 1, reason: r }) if r.contains(reason)),
             "{reason}: {err}"
@@ -478,10 +436,7 @@ async fn bad_comids_are_refused_naming_their_position_and_nothing_is_stored() {
                 .starts_with("corim payload has a CoMID at tags[1] that does not decode: "),
             "{err}"
         );
-        assert_eq!(
-            rvps.query("ACME/RoadRunner/claim0/digests").await.unwrap(),
-            None
-        );
+        assert_stored(&rvps, "ACME/RoadRunner/claim0/digests", None).await;
     }
 }
 
@@ -498,17 +453,14 @@ async fn names_the_store_refuses_fail_the_register_naming_them() {
             vec![measurement(Some(int(0)), vec![digests(&[SHA256_ABC])])],
         ),
     ])]);
-    let err = rvps.register(&message(&payload)).await.unwrap_err();
+    let err = common::refused_by(&rvps, "corim", &payload).await;
     assert!(
         matches!(&err, Error::InvalidName { name, rule: KeyRule::ForbiddenCharacter(' ') }
             if name == "ACME Ltd./RoadRunner/claim0/digests"),
         "{err}"
     );
     // Refused whole: the valid name was not stored either.
-    assert_eq!(
-        rvps.query("ACME/RoadRunner/claim0/digests").await.unwrap(),
-        None
-    );
+    assert_stored(&rvps, "ACME/RoadRunner/claim0/digests", None).await;
     // A `..` segment from a text key is refused the same way.
     let err = refused(&acme(vec![measurement(
         Some(text("..")),
@@ -539,8 +491,10 @@ async fn a_later_duplicate_name_replaces_an_earlier_one() {
     )
     .await;
     assert_eq!(names, ["ACME/RoadRunner/claim0/digests"]);
-    assert_eq!(
-        rvps.query("ACME/RoadRunner/claim0/digests").await.unwrap(),
-        Some(json!([SHA256_EMPTY]))
-    );
+    assert_stored(
+        &rvps,
+        "ACME/RoadRunner/claim0/digests",
+        Some(json!([SHA256_EMPTY])),
+    )
+    .await;
 }

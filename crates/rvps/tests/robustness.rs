@@ -22,6 +22,8 @@
 //! test naming the mutation when a call does not return within [`HANG`]. About 21k calls; ~5 s
 //! in a debug build on two cores.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
@@ -34,6 +36,8 @@ use rvps::{BuiltinRvps, ReferenceValueProvider};
 use serde_json::{Value, json};
 use storage::memory::MemoryStore;
 use time::macros::datetime;
+
+use common::{cbor, int, map, message, tag, text};
 
 /// The longest one call may take (debug build, shared machine).
 const PER_CALL: Duration = Duration::from_secs(10);
@@ -82,28 +86,6 @@ fn fnv(text: &str) -> u64 {
 
 // ---------------------------------------------------------------------------------------
 // Payloads
-
-fn int(n: i64) -> Cbor {
-    Cbor::Integer(n.into())
-}
-
-fn text(s: &str) -> Cbor {
-    Cbor::Text(s.to_owned())
-}
-
-fn map(entries: Vec<(i64, Cbor)>) -> Cbor {
-    Cbor::Map(entries.into_iter().map(|(k, v)| (int(k), v)).collect())
-}
-
-fn tag(n: u64, inner: Cbor) -> Cbor {
-    Cbor::Tag(n, Box::new(inner))
-}
-
-fn cbor(value: &Cbor) -> Vec<u8> {
-    let mut out = Vec::new();
-    ciborium::ser::into_writer(value, &mut out).unwrap();
-    out
-}
 
 /// A CoRIM with two CoMIDs using every construct the extractor reads: class vendor/model,
 /// uint, text and UUID measurement keys, name and serial number, digests and tagged raw bytes.
@@ -430,10 +412,6 @@ fn ops(kind: &str, bytes: &[u8], rng: &mut Rng) -> Vec<Op> {
     }
     out.retain(|op| apply(bytes, op) != bytes);
     out
-}
-
-fn message(kind: &str, payload: &[u8]) -> String {
-    json!({"version": "0.1.0", "type": kind, "payload": STANDARD.encode(payload)}).to_string()
 }
 
 /// Envelope mutations: each member removed or given another type, unknown values.

@@ -4,14 +4,14 @@
 //! `data/nvidia-gh100-vbios-rim-trimmed.xml`) and RIM-shaped documents written here with the
 //! real namespaces and attribute names.
 
-use std::sync::Arc;
+mod common;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-use rvps::{BuiltinRvps, Error, ReferenceValueProvider, SwidError};
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use common::{assert_payloads_not_base64_refused, assert_stored, rvps};
+use rvps::{BuiltinRvps, Error, SwidError};
 use serde_json::json;
 use storage::KeyRule;
-use storage::memory::MemoryStore;
 
 const NVIDIA_RIM: &str = include_str!("data/nvidia-gh100-vbios-rim-trimmed.xml");
 
@@ -53,22 +53,17 @@ fn measurement(index: &str, hashes: &[(usize, &str)]) -> String {
     )
 }
 
-fn message(document: &[u8]) -> String {
-    json!({"version": "0.1.0", "type": "swid", "payload": STANDARD.encode(document)}).to_string()
-}
-
-fn rvps() -> BuiltinRvps {
-    BuiltinRvps::new(Arc::new(MemoryStore::new()))
+/// [`rim`] for the manufacturer and edition NVIDIA's GPU RIMs use.
+fn nvidia_rim(resources: &str) -> String {
+    rim("NVIDIA Corporation", "GPU", resources)
 }
 
 async fn register(rvps: &BuiltinRvps, document: &str) -> Vec<String> {
-    let mut names = rvps.register(&message(document.as_bytes())).await.unwrap();
-    names.sort();
-    names
+    common::register(rvps, "swid", document.as_bytes()).await
 }
 
 async fn refused(document: &[u8]) -> Error {
-    rvps().register(&message(document)).await.unwrap_err()
+    common::refused("swid", document).await
 }
 
 async fn refused_swid(document: &[u8]) -> SwidError {
@@ -91,27 +86,17 @@ async fn the_nvidia_vbios_rim_registers_its_non_zero_measurements() {
         .collect();
     assert_eq!(names, expected);
     // Index 12 has four alternatives; Hash0 is all zero, the other three are kept in order.
-    assert_eq!(
-        rvps.query("NVIDIA_Corporation.GPU.measurement_12")
-            .await
-            .unwrap(),
-        Some(json!([
+    assert_stored(&rvps, "NVIDIA_Corporation.GPU.measurement_12", Some(json!([
             "758af96044c700f98a85347be27124d51c05b8784ba216b629b9aaab6d538c759aed9922a133e4ac473564d359b271d5",
             "7df046f26d0536f3a0b06d288ce6e5c659cad7a9c45cbd3a82c5df248755e4ddeff5871045acc6366ccab178b0d6568e",
             "cb09606fa5c052f0bc4cfa86dbeb4e3e70500bfbeeb7193256ac24ed4464a607366df16a3547b7c17ebd741eb43f1adf"
-        ]))
-    );
-    assert_eq!(
-        rvps.query("NVIDIA_Corporation.GPU.measurement_1")
-            .await
-            .unwrap(),
-        Some(json!([
+        ]))).await;
+    assert_stored(&rvps, "NVIDIA_Corporation.GPU.measurement_1", Some(json!([
             "b558fdac9af53b91ff3bdb06ff589859d6fbc1050d875c88329347f24ff7b3d11ac53688ba56db03cf8751913107e0db"
-        ]))
-    );
+        ]))).await;
     for skipped in [0, 7, 8, 10, 13] {
         let id = format!("NVIDIA_Corporation.GPU.measurement_{skipped}");
-        assert_eq!(rvps.query(&id).await.unwrap(), None, "{id}");
+        assert_stored(&rvps, &id, None).await;
     }
 }
 
@@ -128,7 +113,7 @@ async fn all_zero_hashes_are_left_out_and_resources_without_others_are_skipped()
         measurement("3", &[(0, H_ABCD)]),
     ]
     .join("\n");
-    let names = register(&rvps, &rim("NVIDIA Corporation", "GPU", &resources)).await;
+    let names = register(&rvps, &nvidia_rim(&resources)).await;
     assert_eq!(
         names,
         [
@@ -136,18 +121,13 @@ async fn all_zero_hashes_are_left_out_and_resources_without_others_are_skipped()
             "NVIDIA_Corporation.GPU.measurement_3"
         ]
     );
-    assert_eq!(
-        rvps.query("NVIDIA_Corporation.GPU.measurement_0")
-            .await
-            .unwrap(),
-        Some(json!([H_ABC, H_EMPTY]))
-    );
-    assert_eq!(
-        rvps.query("NVIDIA_Corporation.GPU.measurement_1")
-            .await
-            .unwrap(),
-        None
-    );
+    assert_stored(
+        &rvps,
+        "NVIDIA_Corporation.GPU.measurement_0",
+        Some(json!([H_ABC, H_EMPTY])),
+    )
+    .await;
+    assert_stored(&rvps, "NVIDIA_Corporation.GPU.measurement_1", None).await;
 }
 
 #[tokio::test]
@@ -162,7 +142,7 @@ async fn hashes_are_read_until_the_first_missing_number() {
         measurement("2", &[(1, H_EMPTY), (0, H_ABC)]),
     ]
     .join("\n");
-    let names = register(&rvps, &rim("NVIDIA Corporation", "GPU", &resources)).await;
+    let names = register(&rvps, &nvidia_rim(&resources)).await;
     assert_eq!(
         names,
         [
@@ -170,18 +150,18 @@ async fn hashes_are_read_until_the_first_missing_number() {
             "NVIDIA_Corporation.GPU.measurement_2"
         ]
     );
-    assert_eq!(
-        rvps.query("NVIDIA_Corporation.GPU.measurement_0")
-            .await
-            .unwrap(),
-        Some(json!([H_ABC, H_EMPTY]))
-    );
-    assert_eq!(
-        rvps.query("NVIDIA_Corporation.GPU.measurement_2")
-            .await
-            .unwrap(),
-        Some(json!([H_ABC, H_EMPTY]))
-    );
+    assert_stored(
+        &rvps,
+        "NVIDIA_Corporation.GPU.measurement_0",
+        Some(json!([H_ABC, H_EMPTY])),
+    )
+    .await;
+    assert_stored(
+        &rvps,
+        "NVIDIA_Corporation.GPU.measurement_2",
+        Some(json!([H_ABC, H_EMPTY])),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -193,14 +173,14 @@ async fn hash_attributes_count_only_in_the_sha384_namespace_and_canonical_number
         <Resource xmlns:other="{SHA384_NS}" type="Measurement" index="2" other:Hash0="{H_ABCD}"/>"#
     );
     // Only index 2 has a Hash0 in the SHA-384 namespace (whatever its prefix).
-    let names = register(&rvps, &rim("NVIDIA Corporation", "GPU", &resources)).await;
+    let names = register(&rvps, &nvidia_rim(&resources)).await;
     assert_eq!(names, ["NVIDIA_Corporation.GPU.measurement_2"]);
-    assert_eq!(
-        rvps.query("NVIDIA_Corporation.GPU.measurement_2")
-            .await
-            .unwrap(),
-        Some(json!([H_ABCD]))
-    );
+    assert_stored(
+        &rvps,
+        "NVIDIA_Corporation.GPU.measurement_2",
+        Some(json!([H_ABCD])),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -213,12 +193,12 @@ async fn spaces_in_the_manufacturer_and_dashes_anywhere_become_underscores() {
     )
     .await;
     assert_eq!(names, ["Acme_Widget_Works__Inc.GPU_Driver.measurement_3_a"]);
-    assert_eq!(
-        rvps.query("Acme_Widget_Works__Inc.GPU_Driver.measurement_3_a")
-            .await
-            .unwrap(),
-        Some(json!([H_ABC]))
-    );
+    assert_stored(
+        &rvps,
+        "Acme_Widget_Works__Inc.GPU_Driver.measurement_3_a",
+        Some(json!([H_ABC])),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -231,7 +211,7 @@ async fn every_measurement_is_named_by_its_index_attribute() {
         measurement("40", &[(0, H_ABCD)]),
     ]
     .join("\n");
-    let names = register(&rvps, &rim("NVIDIA Corporation", "GPU", &resources)).await;
+    let names = register(&rvps, &nvidia_rim(&resources)).await;
     assert_eq!(
         names,
         [
@@ -248,7 +228,7 @@ async fn every_measurement_is_named_by_its_index_attribute() {
         ),
         ("NVIDIA_Corporation.GPU.measurement_40", json!([H_ABCD])),
     ] {
-        assert_eq!(rvps.query(id).await.unwrap(), Some(value), "{id}");
+        assert_stored(&rvps, id, Some(value)).await;
     }
 }
 
@@ -292,40 +272,27 @@ async fn a_later_duplicate_index_replaces_an_earlier_one() {
         measurement("4", &[(0, H_EMPTY)]),
     ]
     .join("\n");
-    let names = register(&rvps, &rim("NVIDIA Corporation", "GPU", &resources)).await;
+    let names = register(&rvps, &nvidia_rim(&resources)).await;
     assert_eq!(names, ["NVIDIA_Corporation.GPU.measurement_4"]);
-    assert_eq!(
-        rvps.query("NVIDIA_Corporation.GPU.measurement_4")
-            .await
-            .unwrap(),
-        Some(json!([H_EMPTY]))
-    );
+    assert_stored(
+        &rvps,
+        "NVIDIA_Corporation.GPU.measurement_4",
+        Some(json!([H_EMPTY])),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_document_without_measurements_registers_nothing() {
     let rvps = rvps();
-    let names = register(&rvps, &rim("NVIDIA Corporation", "GPU", "")).await;
+    let names = register(&rvps, &nvidia_rim("")).await;
     assert!(names.is_empty(), "{names:?}");
 }
 
 #[tokio::test]
 async fn payloads_that_are_not_base64_are_refused() {
-    let rvps = rvps();
-    let document = NVIDIA_RIM.as_bytes();
-    for payload in [
-        STANDARD_NO_PAD.encode(&document[..100]),
-        "<SoftwareIdentity/>".to_owned(),
-    ] {
-        let text = json!({"type": "swid", "payload": payload}).to_string();
-        assert!(
-            matches!(
-                rvps.register(&text).await.unwrap_err(),
-                Error::PayloadNotBase64
-            ),
-            "{payload}"
-        );
-    }
+    let unpadded = STANDARD_NO_PAD.encode(&NVIDIA_RIM.as_bytes()[..100]);
+    assert_payloads_not_base64_refused("swid", &[&unpadded, "<SoftwareIdentity/>"]).await;
 }
 
 #[tokio::test]
@@ -446,7 +413,7 @@ async fn documents_larger_than_the_limit_are_refused() {
 #[tokio::test]
 async fn documents_with_too_many_nodes_are_refused() {
     let many = "<Link/>".repeat(100_001);
-    let document = rim("NVIDIA Corporation", "GPU", &many);
+    let document = nvidia_rim(&many);
     let err = refused_swid(document.as_bytes()).await;
     assert!(
         matches!(err, SwidError::TooManyNodes { limit: 100_000 }),
@@ -475,7 +442,7 @@ async fn deeply_nested_documents_do_not_exhaust_the_stack() {
 #[tokio::test]
 async fn documents_missing_what_names_the_values_are_refused() {
     let resources = measurement("0", &[(0, H_ABC)]);
-    let good = rim("NVIDIA Corporation", "GPU", &resources);
+    let good = nvidia_rim(&resources);
 
     // Meta in another namespace (or none) is not the SWID Meta.
     let no_meta = good.replace("<Meta ", "<Meta xmlns=\"http://example.com/not-swid\" ");
@@ -526,12 +493,7 @@ async fn a_measurement_without_an_index_refuses_the_whole_document() {
         format!(r#"        <Resource type="Measurement" ns2:Hash0="{ZERO}"/>"#),
     ]
     .join("\n");
-    let err = rvps
-        .register(&message(
-            rim("NVIDIA Corporation", "GPU", &resources).as_bytes(),
-        ))
-        .await
-        .unwrap_err();
+    let err = common::refused_by(&rvps, "swid", nvidia_rim(&resources).as_bytes()).await;
     assert!(
         matches!(err, Error::Swid(SwidError::NoIndex { position: 1 })),
         "{err:?}"
@@ -541,12 +503,7 @@ async fn a_measurement_without_an_index_refuses_the_whole_document() {
         "swid payload has a Measurement Resource (measurements[1]) with no index attribute"
     );
     // Nothing was stored, not even the good first value.
-    assert_eq!(
-        rvps.query("NVIDIA_Corporation.GPU.measurement_0")
-            .await
-            .unwrap(),
-        None
-    );
+    assert_stored(&rvps, "NVIDIA_Corporation.GPU.measurement_0", None).await;
 }
 
 #[tokio::test]
@@ -557,12 +514,7 @@ async fn names_the_store_refuses_fail_the_register_naming_them() {
         measurement("1:a", &[(0, H_EMPTY)]),
     ]
     .join("\n");
-    let err = rvps
-        .register(&message(
-            rim("NVIDIA Corporation", "GPU", &resources).as_bytes(),
-        ))
-        .await
-        .unwrap_err();
+    let err = common::refused_by(&rvps, "swid", nvidia_rim(&resources).as_bytes()).await;
     match &err {
         Error::InvalidName { name, rule } => {
             assert_eq!(name, "NVIDIA_Corporation.GPU.measurement_1:a");
@@ -570,12 +522,7 @@ async fn names_the_store_refuses_fail_the_register_naming_them() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        rvps.query("NVIDIA_Corporation.GPU.measurement_0")
-            .await
-            .unwrap(),
-        None
-    );
+    assert_stored(&rvps, "NVIDIA_Corporation.GPU.measurement_0", None).await;
 
     // A manufacturer with characters other than spaces that keys cannot hold (here a comma).
     let err =
@@ -613,7 +560,7 @@ async fn documents_yielding_too_many_values_are_refused() {
     let resources: String = (0..4097)
         .map(|i| format!(r#"<Resource type="Measurement" index="{i}" ns2:Hash0="1"/>"#))
         .collect();
-    let err = refused_swid(rim("NVIDIA Corporation", "GPU", &resources).as_bytes()).await;
+    let err = refused_swid(nvidia_rim(&resources).as_bytes()).await;
     assert!(
         matches!(err, SwidError::TooManyValues { limit: 4096 }),
         "{err:?}"
@@ -623,6 +570,6 @@ async fn documents_yielding_too_many_values_are_refused() {
     let resources: String = (0..4096)
         .map(|i| format!(r#"<Resource type="Measurement" index="{i}" ns2:Hash0="1"/>"#))
         .collect();
-    let names = register(&rvps(), &rim("NVIDIA Corporation", "GPU", &resources)).await;
+    let names = register(&rvps(), &nvidia_rim(&resources)).await;
     assert_eq!(names.len(), 4096);
 }
