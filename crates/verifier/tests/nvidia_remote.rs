@@ -193,8 +193,32 @@ fn detached_eat(
     let device = key.sign(device_claims);
     let nonce = device_claims["eat_nonce"].as_str().unwrap_or_default();
     let overall = key.sign(&edit(overall_claims(nonce, name, &device)));
+    eat_response(&overall, name, &device)
+}
+
+/// A 200 answer carrying `[["JWT", overall], {name: device}]`.
+fn eat_response(overall: &str, name: &str, device: &str) -> (StatusCode, Vec<u8>) {
     let body = json!([["JWT", overall], {name: device}]);
     (StatusCode::OK, body.to_string().into_bytes())
+}
+
+/// [`detached_eat`] for one GPU (`GPU-0`) with `claims`, the overall claims unedited.
+fn gpu_eat(key: &NrasKey, claims: Map<String, Value>) -> (StatusCode, Vec<u8>) {
+    detached_eat(key, "GPU-0", &Value::Object(claims), |overall| overall)
+}
+
+/// The [`honest`] answer with its overall token replaced by `edit(token)`.
+fn honest_with_overall_token(
+    request: &Value,
+    kind: &str,
+    key: &NrasKey,
+    edit: impl FnOnce(&str) -> String,
+) -> (StatusCode, Vec<u8>) {
+    let (status, body) = honest(request, kind, key);
+    let mut response: Value = serde_json::from_slice(&body).unwrap();
+    let token = response[0][1].as_str().unwrap().to_owned();
+    response[0][1] = json!(edit(&token));
+    (status, response.to_string().into_bytes())
 }
 
 fn switch_claims(nonce: &str) -> Map<String, Value> {
@@ -208,6 +232,22 @@ fn switch_claims(nonce: &str) -> Map<String, Value> {
         "x-nvidia-switch-attestation-report-signature-verified": true,
     });
     claims.as_object_mut().unwrap().clone()
+}
+
+/// What a verifier's `evaluate` returns.
+type Claims = Vec<(verifier::TeeEvidenceClaims, TeeClass)>;
+
+/// The `nvidia` verifier built from `config` at [`NOW`] evaluating `evidence` (no init data).
+async fn evaluate_with(
+    config: &VerifierConfig,
+    evidence: &Value,
+    report_data: &ReportData,
+) -> Result<Claims, Error> {
+    let context = VerifierContext::new().with_clock(Arc::new(FixedClock(NOW)));
+    let verifier = verifier_for_with(Tee::Nvidia, config, &context).unwrap();
+    verifier
+        .evaluate(evidence, report_data, &InitDataHash::NotProvided)
+        .await
 }
 
 /// The mock NRAS: its state is swapped by the tests between requests.
@@ -265,15 +305,8 @@ impl MockNras {
         .unwrap()
     }
 
-    async fn evaluate(
-        &self,
-        evidence: &Value,
-    ) -> Result<Vec<(verifier::TeeEvidenceClaims, TeeClass)>, Error> {
-        let context = VerifierContext::new().with_clock(Arc::new(FixedClock(NOW)));
-        let verifier = verifier_for_with(Tee::Nvidia, &self.config(), &context).unwrap();
-        verifier
-            .evaluate(evidence, &report_data(), &InitDataHash::NotProvided)
-            .await
+    async fn evaluate(&self, evidence: &Value) -> Result<Claims, Error> {
+        evaluate_with(&self.config(), evidence, &report_data()).await
     }
 
     async fn evaluate_err(&self, evidence: &Value) -> NvidiaError {
@@ -385,7 +418,7 @@ async fn default_gpu_does_not_affirm_a_failed_nras_check() {
         );
         claims.insert("measres".into(), json!("fail"));
         claims.insert("dbgstat".into(), json!("enabled"));
-        detached_eat(key, "GPU-0", &Value::Object(claims), |overall| overall)
+        gpu_eat(key, claims)
     });
     let entries = nras.evaluate(&evidence()).await.unwrap();
     let claims = entries[0].0.clone().into_value();
@@ -441,12 +474,7 @@ async fn a_kid_missing_from_the_jwks_fails_after_fetching_it_again() {
             "nv-eat-kid-unpublished",
             &overall_claims(request["nonce"].as_str().unwrap(), "GPU-0", &device),
         );
-        (
-            StatusCode::OK,
-            json!([["JWT", overall], {"GPU-0": device}])
-                .to_string()
-                .into_bytes(),
-        )
+        eat_response(&overall, "GPU-0", &device)
     });
     let err = nras.evaluate_err(&evidence()).await;
     assert_eq!(
@@ -469,12 +497,7 @@ async fn a_token_signed_by_another_key_fails_the_signature_check() {
         let nonce = request["nonce"].as_str().unwrap();
         let device = forger.sign_as(&key.kid, &Value::Object(gpu_claims(nonce)));
         let overall = key.sign(&overall_claims(nonce, "GPU-0", &device));
-        (
-            StatusCode::OK,
-            json!([["JWT", overall], {"GPU-0": device}])
-                .to_string()
-                .into_bytes(),
-        )
+        eat_response(&overall, "GPU-0", &device)
     });
     assert_eq!(
         nras.evaluate_err(&evidence()).await,
@@ -486,14 +509,12 @@ async fn a_token_signed_by_another_key_fails_the_signature_check() {
 
     // A flipped signature character of the overall token.
     nras.respond(|request, kind, key| {
-        let (status, body) = honest(request, kind, key);
-        let mut response: Value = serde_json::from_slice(&body).unwrap();
-        let token = response[0][1].as_str().unwrap().to_owned();
-        let (head, signature) = token.rsplit_once('.').unwrap();
-        let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
-        signature[10] ^= 1;
-        response[0][1] = json!(format!("{head}.{}", URL_SAFE_NO_PAD.encode(signature)));
-        (status, response.to_string().into_bytes())
+        honest_with_overall_token(request, kind, key, |token| {
+            let (head, signature) = token.rsplit_once('.').unwrap();
+            let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+            signature[10] ^= 1;
+            format!("{head}.{}", URL_SAFE_NO_PAD.encode(signature))
+        })
     });
     assert_eq!(
         nras.evaluate_err(&evidence()).await,
@@ -510,7 +531,7 @@ async fn tokens_must_be_es384_and_current() {
     nras.respond(|request, _, key| {
         let mut claims = gpu_claims(request["nonce"].as_str().unwrap());
         claims.insert("exp".into(), json!(NOW - 3600));
-        detached_eat(key, "GPU-0", &Value::Object(claims), |overall| overall)
+        gpu_eat(key, claims)
     });
     let err = nras.evaluate_err(&evidence()).await;
     assert!(
@@ -519,13 +540,11 @@ async fn tokens_must_be_es384_and_current() {
     );
 
     nras.respond(|request, kind, key| {
-        let (status, body) = honest(request, kind, key);
-        let mut response: Value = serde_json::from_slice(&body).unwrap();
-        let token = response[0][1].as_str().unwrap().to_owned();
-        let rest = token.split_once('.').unwrap().1;
-        let header = URL_SAFE_NO_PAD.encode(json!({"kid": key.kid, "alg": "none"}).to_string());
-        response[0][1] = json!(format!("{header}.{rest}"));
-        (status, response.to_string().into_bytes())
+        honest_with_overall_token(request, kind, key, |token| {
+            let rest = token.split_once('.').unwrap().1;
+            let header = URL_SAFE_NO_PAD.encode(json!({"kid": key.kid, "alg": "none"}).to_string());
+            format!("{header}.{rest}")
+        })
     });
     let err = nras.evaluate_err(&evidence()).await;
     assert!(
@@ -539,14 +558,7 @@ async fn nonce_mismatches_fail_naming_the_token_or_claim() {
     let nras = MockNras::start().await;
     // NRAS attested another nonce (a replayed answer).
     let other = "00".repeat(32);
-    nras.respond(move |_, _, key| {
-        detached_eat(
-            key,
-            "GPU-0",
-            &Value::Object(gpu_claims(&other)),
-            |overall| overall,
-        )
-    });
+    nras.respond(move |_, _, key| gpu_eat(key, gpu_claims(&other)));
     assert_eq!(
         nras.evaluate_err(&evidence()).await,
         NvidiaError::NrasNonceMismatch {
@@ -562,7 +574,7 @@ async fn nonce_mismatches_fail_naming_the_token_or_claim() {
             "x-nvidia-gpu-attestation-report-nonce-match".into(),
             json!(false),
         );
-        detached_eat(key, "GPU-0", &Value::Object(claims), |overall| overall)
+        gpu_eat(key, claims)
     });
     assert_eq!(
         nras.evaluate_err(&evidence()).await,
@@ -583,12 +595,7 @@ async fn nonce_mismatches_fail_naming_the_token_or_claim() {
             "GPU-0",
             &device,
         ));
-        (
-            StatusCode::OK,
-            json!([["JWT", overall], {"GPU-0": device}])
-                .to_string()
-                .into_bytes(),
-        )
+        eat_response(&overall, "GPU-0", &device)
     });
     assert_eq!(
         nras.evaluate_err(&evidence()).await,
@@ -610,12 +617,7 @@ async fn a_device_token_not_bound_by_the_overall_submods_fails() {
         other.insert("measres".into(), json!("fail"));
         let committed = key.sign(&Value::Object(other));
         let overall = key.sign(&overall_claims(nonce, "GPU-0", &committed));
-        (
-            StatusCode::OK,
-            json!([["JWT", overall], {"GPU-0": device}])
-                .to_string()
-                .into_bytes(),
-        )
+        eat_response(&overall, "GPU-0", &device)
     });
     let err = nras.evaluate_err(&evidence()).await;
     assert!(
@@ -628,12 +630,7 @@ async fn a_device_token_not_bound_by_the_overall_submods_fails() {
         let nonce = request["nonce"].as_str().unwrap();
         let device = key.sign(&Value::Object(gpu_claims(nonce)));
         let overall = key.sign(&overall_claims(nonce, "GPU-1", &device));
-        (
-            StatusCode::OK,
-            json!([["JWT", overall], {"GPU-0": device}])
-                .to_string()
-                .into_bytes(),
-        )
+        eat_response(&overall, "GPU-0", &device)
     });
     let err = nras.evaluate_err(&evidence()).await;
     assert!(matches!(&err, NvidiaError::NrasSubmods { .. }), "{err}");
@@ -706,10 +703,7 @@ async fn unreachable_nras_and_jwks_fail_naming_the_endpoint() {
         "nvidia_verifier": {"type": "remote", "verifier_url": format!("{closed}/v4/attest")}
     }))
     .unwrap();
-    let context = VerifierContext::new().with_clock(Arc::new(FixedClock(NOW)));
-    let verifier = verifier_for_with(Tee::Nvidia, &config, &context).unwrap();
-    let err = verifier
-        .evaluate(&evidence(), &report_data(), &InitDataHash::NotProvided)
+    let err = evaluate_with(&config, &evidence(), &report_data())
         .await
         .unwrap_err();
     assert!(
@@ -727,9 +721,7 @@ async fn unreachable_nras_and_jwks_fail_naming_the_endpoint() {
         }
     }))
     .unwrap();
-    let verifier = verifier_for_with(Tee::Nvidia, &config, &context).unwrap();
-    let err = verifier
-        .evaluate(&evidence(), &report_data(), &InitDataHash::NotProvided)
+    let err = evaluate_with(&config, &evidence(), &report_data())
         .await
         .unwrap_err();
     assert!(
@@ -741,14 +733,7 @@ async fn unreachable_nras_and_jwks_fail_naming_the_endpoint() {
 #[tokio::test]
 async fn remote_mode_needs_report_data_and_a_known_arch() {
     let nras = MockNras::start().await;
-    let context = VerifierContext::new().with_clock(Arc::new(FixedClock(NOW)));
-    let verifier = verifier_for_with(Tee::Nvidia, &nras.config(), &context).unwrap();
-    let err = verifier
-        .evaluate(
-            &evidence(),
-            &ReportData::NotProvided,
-            &InitDataHash::NotProvided,
-        )
+    let err = evaluate_with(&nras.config(), &evidence(), &ReportData::NotProvided)
         .await
         .unwrap_err();
     assert!(
