@@ -373,28 +373,39 @@ async fn deleting_an_id_that_cannot_be_a_key_is_an_invalid_argument_naming_the_r
     server.stop().await;
 }
 
-/// Every delete fails in its store.
-struct BrokenStore;
+/// A provider that registers and knows nothing, and misbehaves in one way.
+enum Misbehaving {
+    /// Every delete fails in its store.
+    BrokenStore,
+    /// Never answers a query.
+    Stuck,
+}
 
 #[async_trait]
-impl ReferenceValueProvider for BrokenStore {
+impl ReferenceValueProvider for Misbehaving {
     async fn register(&self, _message: &str) -> rvps::Result<Vec<String>> {
         Ok(Vec::new())
     }
     async fn query(&self, _id: &str) -> rvps::Result<Option<Value>> {
-        Ok(None)
+        match self {
+            Self::BrokenStore => Ok(None),
+            Self::Stuck => std::future::pending().await,
+        }
     }
     async fn delete(&self, _id: &str) -> rvps::Result<bool> {
-        Err(Error::Storage(storage::Error::Io {
-            path: "/rvps/reference_value/svn".into(),
-            source: std::io::Error::other("read-only file system"),
-        }))
+        match self {
+            Self::BrokenStore => Err(Error::Storage(storage::Error::Io {
+                path: "/rvps/reference_value/svn".into(),
+                source: std::io::Error::other("read-only file system"),
+            })),
+            Self::Stuck => Ok(false),
+        }
     }
 }
 
 #[tokio::test]
 async fn a_failing_delete_is_aborted_with_the_cause_chain() {
-    let server = Server::start(Arc::new(BrokenStore)).await;
+    let server = Server::start(Arc::new(Misbehaving::BrokenStore)).await;
     let mut client = server.client().await;
     let status = delete(&mut client, "svn").await.unwrap_err();
     assert_eq!(status.code(), Code::Aborted);
@@ -449,20 +460,26 @@ impl Service<HttpRequest> for Upstream {
     }
 }
 
-/// Serves an [`Upstream`] RVPS on 127.0.0.1:0; abort the task to stop it.
-async fn start_upstream(
-    provider: Arc<dyn ReferenceValueProvider>,
+/// Serves `router` on 127.0.0.1:0; abort the task to stop it.
+async fn serve_router(
+    router: tonic::transport::server::Router,
 ) -> (SocketAddr, JoinHandle<Result<(), tonic::transport::Error>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(Upstream(
-                rvps::grpc::RvpsService::new(provider).into_server(),
-            ))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        router.serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
     (addr, task)
+}
+
+/// Serves an [`Upstream`] RVPS on 127.0.0.1:0; abort the task to stop it.
+async fn start_upstream(
+    provider: Arc<dyn ReferenceValueProvider>,
+) -> (SocketAddr, JoinHandle<Result<(), tonic::transport::Error>>) {
+    serve_router(tonic::transport::Server::builder().add_service(Upstream(
+        rvps::grpc::RvpsService::new(provider).into_server(),
+    )))
+    .await
 }
 
 #[tokio::test]
@@ -673,25 +690,9 @@ async fn remote_rvps_fails_clearly_while_the_server_is_down_and_recovers() {
     server.stop().await;
 }
 
-/// Never answers a query.
-struct Stuck;
-
-#[async_trait]
-impl ReferenceValueProvider for Stuck {
-    async fn register(&self, _message: &str) -> rvps::Result<Vec<String>> {
-        Ok(Vec::new())
-    }
-    async fn query(&self, _id: &str) -> rvps::Result<Option<Value>> {
-        std::future::pending().await
-    }
-    async fn delete(&self, _id: &str) -> rvps::Result<bool> {
-        Ok(false)
-    }
-}
-
 #[tokio::test]
 async fn remote_rvps_times_out_a_call_that_never_answers() {
-    let server = Server::start(Arc::new(Stuck)).await;
+    let server = Server::start(Arc::new(Misbehaving::Stuck)).await;
     let remote = RemoteRvps::connect(&server.addr.to_string())
         .await
         .unwrap()
@@ -733,13 +734,11 @@ async fn remote_rvps_rejects_values_that_are_not_json() {
             Ok(tonic::Response::new(ReferenceValueRegisterResponse {}))
         }
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(
+    let (addr, task) = serve_router(
         tonic::transport::Server::builder()
-            .add_service(ReferenceValueProviderServiceServer::new(Raw))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
+            .add_service(ReferenceValueProviderServiceServer::new(Raw)),
+    )
+    .await;
     let remote = RemoteRvps::connect(&addr.to_string()).await.unwrap();
     let err = remote.query("svn").await.unwrap_err();
     assert!(
