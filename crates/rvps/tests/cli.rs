@@ -100,6 +100,19 @@ fn tool_registers_sample(rvps: &Rvps, dir: &Path, values: &Value) {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
+/// An `rvps` on LocalFs storage in `dir` holding `svn = ["1"]` and `launch_digest =
+/// ["abcde"]`, registered through `rvps-tool`; returns its config (to restart it) and it.
+fn start_with_svn_and_launch_digest(dir: &Path) -> (PathBuf, Rvps) {
+    let config = local_fs_config(dir);
+    let rvps = Rvps::start(&config);
+    tool_registers_sample(
+        &rvps,
+        dir,
+        &json!({"svn": ["1"], "launch_digest": ["abcde"]}),
+    );
+    (config, rvps)
+}
+
 /// `rvps-tool query -r ID -a URL` against `rvps`.
 fn tool_query(rvps: &Rvps, id: &str) -> Output {
     tool(&["query", "-r", id, "-a", &rvps.url])
@@ -120,13 +133,7 @@ fn local_fs_config(dir: &Path) -> PathBuf {
 #[test]
 fn tool_registers_and_queries_through_a_real_rvps_that_keeps_values_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let config = local_fs_config(dir.path());
-    let rvps = Rvps::start(&config);
-    tool_registers_sample(
-        &rvps,
-        dir.path(),
-        &json!({"svn": ["1"], "launch_digest": ["abcde"]}),
-    );
+    let (config, rvps) = start_with_svn_and_launch_digest(dir.path());
 
     let out = tool_query(&rvps, "svn");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -189,13 +196,7 @@ fn rvps_does_not_serve_expired_records() {
 #[test]
 fn tool_deletes_exits_3_for_an_unknown_id_and_1_for_an_unusable_one() {
     let dir = tempfile::tempdir().unwrap();
-    let config = local_fs_config(dir.path());
-    let rvps = Rvps::start(&config);
-    tool_registers_sample(
-        &rvps,
-        dir.path(),
-        &json!({"svn": ["1"], "launch_digest": ["abcde"]}),
-    );
+    let (config, rvps) = start_with_svn_and_launch_digest(dir.path());
 
     let out = tool(&["delete", "-r", "svn", "-a", &rvps.url]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

@@ -109,6 +109,21 @@ async fn delete(
         .map(drop)
 }
 
+/// Registers `{"svn": [svn]}` and asserts that a query answers it back as JSON text.
+async fn register_svn_and_query_it_back(
+    client: &mut ReferenceValueProviderServiceClient<Channel>,
+    svn: &str,
+) {
+    register(client, sample_message(&json!({"svn": [svn]})))
+        .await
+        .unwrap();
+    assert_eq!(
+        query(client, "svn").await,
+        Some(json!([svn]).to_string()),
+        "svn"
+    );
+}
+
 fn memory_rvps() -> Arc<dyn ReferenceValueProvider> {
     Arc::new(BuiltinRvps::new(Arc::new(MemoryStore::new())))
 }
@@ -131,10 +146,7 @@ async fn registered_values_are_queried_back_as_json_text() {
     assert_eq!(query(&mut client, "major").await.as_deref(), Some("1"));
 
     // Registering again replaces, as upstream.
-    register(&mut client, sample_message(&json!({"svn": ["2"]})))
-        .await
-        .unwrap();
-    assert_eq!(query(&mut client, "svn").await.as_deref(), Some(r#"["2"]"#));
+    register_svn_and_query_it_back(&mut client, "2").await;
     server.stop().await;
 }
 
@@ -333,10 +345,7 @@ async fn deleted_values_are_gone_and_unknown_ids_are_not_found() {
     assert!(status.message().contains("never-registered"), "{status:?}");
 
     // registering again brings it back
-    register(&mut client, sample_message(&json!({"svn": ["2"]})))
-        .await
-        .unwrap();
-    assert_eq!(query(&mut client, "svn").await.as_deref(), Some(r#"["2"]"#));
+    register_svn_and_query_it_back(&mut client, "2").await;
     server.stop().await;
 }
 
@@ -764,10 +773,7 @@ async fn the_wall_clock_rvps_serves_fresh_registrations() {
     // The binary's configuration: BuiltinRvps on the system clock.
     let server = Server::start(Arc::new(ServiceConfig::default().build().unwrap())).await;
     let mut client = server.client().await;
-    register(&mut client, sample_message(&json!({"svn": ["1"]})))
-        .await
-        .unwrap();
-    assert_eq!(query(&mut client, "svn").await.as_deref(), Some(r#"["1"]"#));
+    register_svn_and_query_it_back(&mut client, "1").await;
     server.stop().await;
 }
 
