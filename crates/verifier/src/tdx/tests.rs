@@ -427,15 +427,21 @@ async fn collateral_for_another_platform_fails_naming_the_fmspc() {
     assert!(err.to_string().starts_with("fmspc mismatch"), "{err}");
 }
 
-#[test]
-fn relaunch_statuses_reach_the_tcb_status_claim_with_qvls_strings() {
-    // The status itself is computed in `dcap` (its relaunch tests); here: the claim names it.
+/// `tdx_quote_4` verified by `dcap` with its bundle at the manifest's time, for tests that set
+/// the TCB results by hand and check how they become claims.
+fn verified_quote_4() -> crate::dcap::VerifiedQuote {
     let quote = crate::dcap::Quote::parse(&shared("evidence/tdx/tdx_quote_4.dat")).unwrap();
     let bundle = shared("collateral/intel/bundles/tdx_quote_4.dcap-qvl.json");
     let collateral =
         DcapCollateral::from_dcap_qvl_json(std::str::from_utf8(&bundle).unwrap()).unwrap();
     let now = time::OffsetDateTime::from_unix_timestamp(QUOTE_4_TIME as i64).unwrap();
-    let mut verified = crate::dcap::verify(quote, &collateral, now).unwrap();
+    crate::dcap::verify(quote, &collateral, now).unwrap()
+}
+
+#[test]
+fn relaunch_statuses_reach_the_tcb_status_claim_with_qvls_strings() {
+    // The status itself is computed in `dcap` (its relaunch tests); here: the claim names it.
+    let mut verified = verified_quote_4();
     for (status, claim) in [
         (
             crate::dcap::TcbStatus::TdRelaunchAdvised,
@@ -458,12 +464,7 @@ fn relaunch_statuses_reach_the_tcb_status_claim_with_qvls_strings() {
 fn current_tcb_claims_carry_the_current_evaluation_not_the_launch_one() {
     // A TD 1.5 evaluation is computed in `dcap` (its relaunch tests); here: each value reaches
     // its claim, apart from the launch values.
-    let quote = crate::dcap::Quote::parse(&shared("evidence/tdx/tdx_quote_4.dat")).unwrap();
-    let bundle = shared("collateral/intel/bundles/tdx_quote_4.dcap-qvl.json");
-    let collateral =
-        DcapCollateral::from_dcap_qvl_json(std::str::from_utf8(&bundle).unwrap()).unwrap();
-    let now = time::OffsetDateTime::from_unix_timestamp(QUOTE_4_TIME as i64).unwrap();
-    let mut verified = crate::dcap::verify(quote, &collateral, now).unwrap();
+    let mut verified = verified_quote_4();
     verified.tcb_status = crate::dcap::TcbStatus::TdRelaunchAdvised;
     verified.advisory_ids = vec!["INTEL-SA-00001".into()];
     verified.current = crate::dcap::CurrentTcb {
